@@ -157,7 +157,9 @@ class Variable:
     def item(self):
         """Return the single element of the data as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item: only a Variable of one element has an item, got shape {self.shape}")
+            raise ValueError(
+                f"item: only a Variable of one element has an item, got shape {self.shape}"
+            )
         return self.numpy().item()
 
     def to(self, device: str) -> Variable:
@@ -397,7 +399,9 @@ class Function:
             ys = (ys,)
         outputs = [Variable(y if type(y) is _ndarray else as_array_output(y)) for y in ys]
         if Config.enable_backprop:
-            generation = max([x.generation for x in inputs]) if len(inputs) > 1 else inputs[0].generation
+            generation = (
+                max([x.generation for x in inputs]) if len(inputs) > 1 else inputs[0].generation
+            )
             self.generation = generation
             for output in outputs:
                 output.creator = self
@@ -466,4 +470,6 @@ def randn(*shape, dtype=np.float32, device: str = "cpu", name: str | None = None
 
 def uniform(low, high, shape, dtype=np.float32, device: str = "cpu", name: str | None = None):
     """Return a Variable of samples drawn uniformly from ``[low, high)``."""
-    return _factory(lambda s: np.random.uniform(low, high, s), _as_shape(shape), dtype, device, name)
+    return _factory(
+        lambda s: np.random.uniform(low, high, s), _as_shape(shape), dtype, device, name
+    )

@@ -71,7 +71,9 @@ def _numerical_grad_weighted(f, inputs, index, weights, eps):
     return grad
 
 
-def gradient_check(f, *inputs, rtol: float = 1e-4, atol: float = 1e-5, eps: float = 1e-6, seed: int = 0) -> bool:
+def gradient_check(
+    f, *inputs, rtol: float = 1e-4, atol: float = 1e-5, eps: float = 1e-6, seed: int = 0
+) -> bool:
     """Compare backprop's gradients of ``f`` with central differences, element by element.
 
     Every input is copied to float64 on the host.  The output is reduced to a scalar with
@@ -104,8 +106,12 @@ def gradient_check(f, *inputs, rtol: float = 1e-4, atol: float = 1e-5, eps: floa
     for index, v in enumerate(variables):
         numeric = _numerical_grad_weighted(f, variables, index, weights, eps)
         analytic = np.zeros_like(numeric) if v.grad is None else _host(v.grad)
-        if analytic.shape != numeric.shape or not np.allclose(analytic, numeric, rtol=rtol, atol=atol):
-            error = np.max(np.abs(analytic - numeric)) if analytic.shape == numeric.shape else "shape"
+        if analytic.shape != numeric.shape or not np.allclose(
+            analytic, numeric, rtol=rtol, atol=atol
+        ):
+            error = (
+                np.max(np.abs(analytic - numeric)) if analytic.shape == numeric.shape else "shape"
+            )
             print(f"gradient_check: input {index} of shape {v.shape}: max abs error {error}")
             print(f"  backprop:\n{analytic}\n  numerical:\n{numeric}")
             return False

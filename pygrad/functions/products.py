@@ -56,7 +56,9 @@ def matmul(x0, x1) -> Variable:
     """
     x0, x1 = as_variable(x0), as_variable(x1, like=None)
     if x0.ndim == 0 or x1.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least one dimension, got shapes {x0.shape} and {x1.shape}")
+        raise ValueError(
+            f"matmul: operands must have at least one dimension, got shapes {x0.shape} and {x1.shape}"
+        )
     inner0 = x0.shape[-1]
     inner1 = x1.shape[0] if x1.ndim == 1 else x1.shape[-2]
     if inner0 != inner1:

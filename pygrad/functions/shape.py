@@ -80,8 +80,10 @@ def reshape(x, shape) -> Variable:
     for size in shape:
         if size != -1:
             known *= size
-    if shape.count(-1) > 1 or (-1 not in shape and known != x.size) or (
-        -1 in shape and (known == 0 or x.size % known)
+    if (
+        shape.count(-1) > 1
+        or (-1 not in shape and known != x.size)
+        or (-1 in shape and (known == 0 or x.size % known))
     ):
         raise ValueError(
             f"reshape: cannot reshape an array of shape {x.shape} ({x.size} elements) into shape {shape}"
@@ -109,7 +111,9 @@ def transpose(x, axes=None) -> Variable:
     if axes is not None:
         axes = tuple(normalize_axis(int(a), x.ndim, "transpose") for a in axes)
         if sorted(axes) != list(range(x.ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.shape}")
+            raise ValueError(
+                f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.shape}"
+            )
     return Transpose(axes)(x)
 
 
@@ -164,7 +168,9 @@ def _device_key(key, xp):
     if xp is np:
         return key
     parts = key if isinstance(key, tuple) else (key,)
-    moved = tuple(xp.asarray(np.asarray(k)) if isinstance(k, (list, np.ndarray)) else k for k in parts)
+    moved = tuple(
+        xp.asarray(np.asarray(k)) if isinstance(k, (list, np.ndarray)) else k for k in parts
+    )
     return moved if isinstance(key, tuple) else moved[0]
 
 
