@@ -1,0 +1,132 @@
+"""Basic layers: Linear, Sequential, Flatten, Dropout and the activation modules."""
+
+from __future__ import annotations
+
+from pygrad import functions as F
+from pygrad._config import Config, using_config
+from pygrad.core import Parameter, Variable
+from pygrad.nn import init
+from pygrad.nn.module import Module
+
+__all__ = ["Linear", "Sequential", "Flatten", "Dropout", "ReLU", "Sigmoid", "Tanh"]
+
+
+class Linear(Module):
+    """Fully connected layer ``y = x @ W + b`` with ``W`` of shape ``(in_size, out_size)``.
+
+    Parameters
+    ----------
+    in_size, out_size : int
+        Sizes of the last axis of the input and of the output.
+    bias : bool
+        Whether to learn an additive bias ``b`` of shape ``(out_size,)``.
+
+    Notes
+    -----
+    ``W`` is drawn with He scaling (``std = sqrt(2 / in_size)``), ``b`` starts at zero.
+    Input shape ``(..., in_size)``, output shape ``(..., out_size)``.
+    """
+
+    def __init__(self, in_size: int, out_size: int, bias: bool = True):
+        super().__init__()
+        if in_size <= 0 or out_size <= 0:
+            raise ValueError(
+                f"Linear: sizes must be positive, got in_size={in_size}, out_size={out_size}"
+            )
+        self.in_size, self.out_size = in_size, out_size
+        self.W = Parameter(init.he_normal((in_size, out_size), in_size), name="W")
+        self.b = Parameter(init.zeros(out_size), name="b") if bias else None
+
+    def forward(self, x) -> Variable:
+        if x.shape[-1] != self.in_size:
+            raise ValueError(
+                f"Linear: expected input with last axis {self.in_size}, got shape {x.shape}"
+            )
+        return F.linear(x, self.W, self.b)
+
+    def extra_repr(self) -> str:
+        return f"in_size={self.in_size}, out_size={self.out_size}, bias={self.b is not None}"
+
+
+class Sequential(Module):
+    """Chain of layers applied in order; sub-modules are named ``"0"``, ``"1"``, ...
+
+    Examples
+    --------
+    >>> model = Sequential(Linear(4, 8), ReLU(), Linear(8, 2))
+    >>> model[0]
+    Linear(in_size=4, out_size=8, bias=True)
+    """
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(
+                    f"Sequential: item {index} is a {type(layer).__name__}, not a Module"
+                )
+            setattr(self, str(index), layer)
+
+    def forward(self, x):
+        for layer in self._children.values():
+            x = layer(x)
+        return x
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._children.values())[index]
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __iter__(self):
+        return iter(self._children.values())
+
+
+class Flatten(Module):
+    """Flatten every axis but the batch axis: ``(N, ...) -> (N, -1)``."""
+
+    def forward(self, x) -> Variable:
+        return F.flatten(x)
+
+
+class Dropout(Module):
+    """Inverted dropout with rate ``dropout``, active only in training mode.
+
+    The rate is a setting, not a parameter: it is neither trained nor saved.
+    """
+
+    def __init__(self, dropout: float = 0.5):
+        super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"Dropout: the rate must be in [0, 1), got {dropout}")
+        self.dropout = dropout
+
+    def forward(self, x) -> Variable:
+        if not (self.training and Config.train) or self.dropout == 0.0:
+            return x
+        with using_config("train", True):
+            return F.dropout(x, self.dropout)
+
+    def extra_repr(self) -> str:
+        return f"dropout={self.dropout}"
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise."""
+
+    def forward(self, x) -> Variable:
+        return F.relu(x)
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise."""
+
+    def forward(self, x) -> Variable:
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """Hyperbolic tangent elementwise."""
+
+    def forward(self, x) -> Variable:
+        return F.tanh(x)

@@ -1,0 +1,360 @@
+"""Optimizers, gradient hooks and learning-rate schedulers.
+
+Every update follows PyTorch's formulas and happens in place on the parameter's own array, on
+its own device.  Per-parameter state is keyed by the parameter's position in the list given to
+the optimizer, so :meth:`Optimizer.state_dict` can be saved and loaded into a fresh optimizer
+to resume training exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pygrad.backends import device_of, get_array_module, to_device
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "AdaGrad",
+    "AdaDelta",
+    "Adam",
+    "AdamW",
+    "RMSProp",
+    "WeightDecay",
+    "ClipGrad",
+    "StepLR",
+    "CosineAnnealingLR",
+]
+
+
+class Optimizer:
+    """Base class: holds the parameters, runs hooks, then updates every parameter with a grad.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+        Usually ``model.params()``; the order fixes how state is keyed.
+    lr : float
+        The learning rate; must be positive.
+
+    Subclasses set ``state_names`` (the per-parameter arrays they keep) and implement
+    ``update(param, grad, state)`` working in place on ``param.data``.
+    """
+
+    state_names: tuple = ()
+    hyper_names: tuple = ("lr",)
+
+    def __init__(self, params, lr: float):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not lr > 0:
+            raise ValueError(f"{type(self).__name__}: the learning rate must be positive, got {lr}")
+        self.lr = lr
+        self.hooks = []
+        self.steps = 0
+        self.state = [{} for _ in self.params]
+
+    def add_hook(self, hook) -> None:
+        """Call ``hook(params)`` before every update (see :class:`WeightDecay`, :class:`ClipGrad`)."""
+        self.hooks.append(hook)
+
+    def zero_grad(self) -> None:
+        """Set the gradient of every parameter to None."""
+        for param in self.params:
+            param.grad = None
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        for hook in self.hooks:
+            hook(self.params)
+        self.steps += 1
+        for param, state in zip(self.params, self.state):
+            if param.grad is None:
+                continue
+            if not state and self.state_names:
+                xp = get_array_module(param.data)
+                for name in self.state_names:
+                    state[name] = xp.zeros_like(param.data)
+            self.update(param, param.grad.data, state)
+
+    def update(self, param, grad, state) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define update()")
+
+    def state_dict(self) -> dict:
+        """Return the hyper-parameters, the step count and the per-parameter state.
+
+        Arrays are NumPy copies; the dict is a nested dict of arrays and numbers, as
+        :func:`pygrad.serialization.save_state` writes.
+        """
+        return {
+            "hyper": {name: getattr(self, name) for name in self.hyper_names},
+            "steps": self.steps,
+            "state": {
+                str(index): {
+                    name: array.copy() if type(array) is np.ndarray else array.get()
+                    for name, array in state.items()
+                }
+                for index, state in enumerate(self.state)
+                if state
+            },
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` returned, onto each parameter's device.
+
+        Raises
+        ------
+        ValueError
+            When a state array does not match its parameter's shape, or names a parameter
+            this optimizer does not have.
+        """
+        for name, value in state_dict.get("hyper", {}).items():
+            if name not in self.hyper_names:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: unknown setting {name!r}")
+            setattr(self, name, type(getattr(self, name))(value))
+        self.steps = int(state_dict.get("steps", 0))
+        new_state = [{} for _ in self.params]
+        for key, entries in state_dict.get("state", {}).items():
+            index = int(key)
+            if not 0 <= index < len(self.params):
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: state for parameter {index}, "
+                    f"but the optimizer has {len(self.params)} parameters"
+                )
+            param = self.params[index]
+            for name, array in entries.items():
+                array = np.asarray(array)
+                if array.shape != param.shape:
+                    raise ValueError(
+                        f"{type(self).__name__}.load_state_dict: state {name!r} of parameter {index} "
+                        f"has shape {array.shape}, the parameter has shape {param.shape}"
+                    )
+                new_state[index][name] = to_device(array.astype(param.dtype), device_of(param.data))
+        self.state = new_state
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.hyper_names)
+        return f"{type(self).__name__}({settings})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as in PyTorch.
+
+    ``buf = momentum * buf + g`` (``buf = g`` on the first step), then ``p -= lr * buf``, or with
+    Nesterov ``p -= lr * (g + momentum * buf)``.
+    """
+
+    hyper_names = ("lr", "momentum", "nesterov")
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__(params, lr)
+        if momentum < 0:
+            raise ValueError(f"SGD: momentum must be non-negative, got {momentum}")
+        if nesterov and momentum <= 0:
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def update(self, param, grad, state) -> None:
+        if self.momentum == 0:
+            param.data -= self.lr * grad
+            return
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = grad.copy()
+        else:
+            buf *= self.momentum
+            buf += grad
+        if self.nesterov:
+            param.data -= self.lr * (grad + self.momentum * buf)
+        else:
+            param.data -= self.lr * buf
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: ``s += g**2``, ``p -= lr * g / (sqrt(s) + eps)``."""
+
+    state_names = ("sum",)
+    hyper_names = ("lr", "eps")
+
+    def __init__(self, params, lr: float = 0.01, eps: float = 1e-10):
+        super().__init__(params, lr)
+        self.eps = eps
+
+    def update(self, param, grad, state) -> None:
+        xp = get_array_module(grad)
+        total = state["sum"]
+        total += grad * grad
+        param.data -= self.lr * grad / (xp.sqrt(total) + self.eps)
+
+
+class AdaDelta(Optimizer):
+    """AdaDelta (Zeiler, 2012) with PyTorch's ``lr`` factor on the step."""
+
+    state_names = ("square_avg", "acc_delta")
+    hyper_names = ("lr", "rho", "eps")
+
+    def __init__(self, params, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6):
+        super().__init__(params, lr)
+        self.rho, self.eps = rho, eps
+
+    def update(self, param, grad, state) -> None:
+        xp = get_array_module(grad)
+        rho, eps = self.rho, self.eps
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * grad * grad
+        delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * grad
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        param.data -= self.lr * delta
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015) with bias correction, in PyTorch's arrangement."""
+
+    state_names = ("exp_avg", "exp_avg_sq")
+    hyper_names = ("lr", "beta_1", "beta_2", "eps")
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        eps: float = 1e-8,
+    ):
+        super().__init__(params, lr)
+        if not (0 <= beta_1 < 1 and 0 <= beta_2 < 1):
+            raise ValueError(
+                f"{type(self).__name__}: betas must be in [0, 1), got {beta_1}, {beta_2}"
+            )
+        self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
+
+    def update(self, param, grad, state) -> None:
+        xp = get_array_module(grad)
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg *= beta_1
+        exp_avg += (1 - beta_1) * grad
+        exp_avg_sq *= beta_2
+        exp_avg_sq += (1 - beta_2) * grad * grad
+        correction_1 = 1 - beta_1**self.steps
+        correction_2 = 1 - beta_2**self.steps
+        denominator = xp.sqrt(exp_avg_sq) / math.sqrt(correction_2) + self.eps
+        param.data -= (self.lr / correction_1) * exp_avg / denominator
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``p *= 1 - lr * weight_decay`` before each Adam step."""
+
+    hyper_names = ("lr", "beta_1", "beta_2", "eps", "weight_decay")
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ):
+        super().__init__(params, lr, beta_1, beta_2, eps)
+        self.weight_decay = weight_decay
+
+    def update(self, param, grad, state) -> None:
+        param.data *= 1 - self.lr * self.weight_decay
+        super().update(param, grad, state)
+
+
+class RMSProp(Optimizer):
+    """RMSProp: ``v = alpha * v + (1 - alpha) * g**2``, ``p -= lr * g / (sqrt(v) + eps)``."""
+
+    state_names = ("square_avg",)
+    hyper_names = ("lr", "alpha", "eps")
+
+    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8):
+        super().__init__(params, lr)
+        self.alpha, self.eps = alpha, eps
+
+    def update(self, param, grad, state) -> None:
+        xp = get_array_module(grad)
+        square_avg = state["square_avg"]
+        square_avg *= self.alpha
+        square_avg += (1 - self.alpha) * grad * grad
+        param.data -= self.lr * grad / (xp.sqrt(square_avg) + self.eps)
+
+
+# --- hooks ---------------------------------------------------------------------------------
+class WeightDecay:
+    """Hook adding ``rate * p`` to each gradient (L2 regularisation, PyTorch's ``weight_decay``)."""
+
+    def __init__(self, rate: float):
+        if rate < 0:
+            raise ValueError(f"WeightDecay: the rate must be non-negative, got {rate}")
+        self.rate = rate
+
+    def __call__(self, params) -> None:
+        for param in params:
+            if param.grad is not None:
+                param.grad.data = param.grad.data + self.rate * param.data
+
+
+class ClipGrad:
+    """Hook scaling all gradients together so that their global L2 norm is at most ``max_norm``."""
+
+    def __init__(self, max_norm: float):
+        if not max_norm > 0:
+            raise ValueError(f"ClipGrad: max_norm must be positive, got {max_norm}")
+        self.max_norm = max_norm
+
+    def __call__(self, params) -> None:
+        grads = [param.grad for param in params if param.grad is not None]
+        total = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads))
+        rate = self.max_norm / (total + 1e-6)
+        if rate < 1:
+            for g in grads:
+                g.data = g.data * rate
+
+
+# --- schedulers ----------------------------------------------------------------------------
+class StepLR:
+    """Multiply the learning rate by ``gamma`` every ``step_size`` calls of :meth:`step`."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be positive, got {step_size}")
+        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
+        self.base_lr = optimizer.lr
+        self.epoch = 0
+
+    def step(self) -> None:
+        """Advance one epoch and set the optimizer's learning rate."""
+        self.epoch += 1
+        self.optimizer.lr = self.base_lr * self.gamma ** (self.epoch // self.step_size)
+
+    def get_last_lr(self) -> float:
+        return self.optimizer.lr
+
+
+class CosineAnnealingLR:
+    """Anneal the learning rate from its initial value to ``eta_min`` along a half cosine over
+    ``T_max`` epochs: ``eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2``."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        if T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
+        self.optimizer, self.T_max, self.eta_min = optimizer, T_max, eta_min
+        self.base_lr = optimizer.lr
+        self.epoch = 0
+
+    def step(self) -> None:
+        """Advance one epoch and set the optimizer's learning rate."""
+        self.epoch += 1
+        cosine = (1 + math.cos(math.pi * self.epoch / self.T_max)) / 2
+        self.optimizer.lr = self.eta_min + (self.base_lr - self.eta_min) * cosine
+
+    def get_last_lr(self) -> float:
+        return self.optimizer.lr

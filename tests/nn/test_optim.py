@@ -1,0 +1,226 @@
+"""Optimizers against textbook NumPy references and, where installed, torch.optim."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pygrad import Parameter, Variable
+from pygrad.nn import optim
+
+STEPS = 5
+
+
+def _grads(rng, shape, steps=STEPS):
+    return [rng.standard_normal(shape).astype(np.float32) for _ in range(steps)]
+
+
+def _run(optimizer_cls, w0, grads, **kwargs):
+    param = Parameter(w0.copy())
+    optimizer = optimizer_cls([param], **kwargs)
+    for g in grads:
+        param.grad = Variable(g.copy())
+        optimizer.step()
+    return param.data
+
+
+def _reference(name, w0, grads, **kw):
+    """Textbook algorithms, written out plainly in float64."""
+    w = w0.astype(np.float64).copy()
+    state = {}
+    for t, g in enumerate(grads, start=1):
+        g = g.astype(np.float64)
+        if name == "sgd":
+            lr, mu, nesterov = kw["lr"], kw.get("momentum", 0.0), kw.get("nesterov", False)
+            if mu:
+                state["b"] = g.copy() if t == 1 else mu * state["b"] + g
+                g = g + mu * state["b"] if nesterov else state["b"]
+            w -= lr * g
+        elif name == "adagrad":
+            state["s"] = state.get("s", 0) + g * g
+            w -= kw["lr"] * g / (np.sqrt(state["s"]) + kw["eps"])
+        elif name == "adadelta":
+            rho, eps = kw["rho"], kw["eps"]
+            state["v"] = rho * state.get("v", 0) + (1 - rho) * g * g
+            delta = np.sqrt(state.get("u", 0) + eps) / np.sqrt(state["v"] + eps) * g
+            state["u"] = rho * state.get("u", 0) + (1 - rho) * delta * delta
+            w -= kw["lr"] * delta
+        elif name in ("adam", "adamw"):
+            lr, b1, b2, eps = kw["lr"], kw["beta_1"], kw["beta_2"], kw["eps"]
+            if name == "adamw":
+                w *= 1 - lr * kw["weight_decay"]
+            state["m"] = b1 * state.get("m", 0) + (1 - b1) * g
+            state["v"] = b2 * state.get("v", 0) + (1 - b2) * g * g
+            m_hat = state["m"] / (1 - b1**t)
+            v_hat = state["v"] / (1 - b2**t)
+            w -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        elif name == "rmsprop":
+            a = kw["alpha"]
+            state["v"] = a * state.get("v", 0) + (1 - a) * g * g
+            w -= kw["lr"] * g / (np.sqrt(state["v"]) + kw["eps"])
+    return w
+
+
+CASES = [
+    ("sgd", optim.SGD, {"lr": 0.1}),
+    ("sgd", optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+    ("sgd", optim.SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("adagrad", optim.AdaGrad, {"lr": 0.05, "eps": 1e-10}),
+    ("adadelta", optim.AdaDelta, {"lr": 1.0, "rho": 0.95, "eps": 1e-6}),
+    ("adam", optim.Adam, {"lr": 0.01, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-8}),
+    (
+        "adamw",
+        optim.AdamW,
+        {"lr": 0.01, "beta_1": 0.9, "beta_2": 0.999, "eps": 1e-8, "weight_decay": 0.1},
+    ),
+    ("rmsprop", optim.RMSProp, {"lr": 0.01, "alpha": 0.99, "eps": 1e-8}),
+]
+
+
+@pytest.mark.parametrize(
+    "name, cls, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_optimizer_steps_match_numpy_reference(name, cls, kwargs, rng):
+    w0 = rng.standard_normal((3, 4)).astype(np.float32)
+    grads = _grads(rng, w0.shape)
+    result = _run(cls, w0, grads, **kwargs)
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result, _reference(name, w0, grads, **kwargs), rtol=1e-5, atol=1e-6)
+
+
+def _torch_optimizer(torch, name, params, kw):
+    t = torch.optim
+    if name == "sgd":
+        return t.SGD(
+            params, lr=kw["lr"], momentum=kw.get("momentum", 0), nesterov=kw.get("nesterov", False)
+        )
+    if name == "adagrad":
+        return t.Adagrad(params, lr=kw["lr"], eps=kw["eps"])
+    if name == "adadelta":
+        return t.Adadelta(params, lr=kw["lr"], rho=kw["rho"], eps=kw["eps"])
+    if name == "adam":
+        return t.Adam(params, lr=kw["lr"], betas=(kw["beta_1"], kw["beta_2"]), eps=kw["eps"])
+    if name == "adamw":
+        return t.AdamW(
+            params,
+            lr=kw["lr"],
+            betas=(kw["beta_1"], kw["beta_2"]),
+            eps=kw["eps"],
+            weight_decay=kw["weight_decay"],
+        )
+    return t.RMSprop(params, lr=kw["lr"], alpha=kw["alpha"], eps=kw["eps"])
+
+
+@pytest.mark.parametrize(
+    "name, cls, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_optimizer_steps_match_torch(name, cls, kwargs, rng, torch):
+    w0 = rng.standard_normal((3, 4)).astype(np.float32)
+    grads = _grads(rng, w0.shape)
+    tw = torch.tensor(w0.copy(), requires_grad=True)
+    topt = _torch_optimizer(torch, name, [tw], kwargs)
+    for g in grads:
+        tw.grad = torch.tensor(g)
+        topt.step()
+    np.testing.assert_allclose(
+        _run(cls, w0, grads, **kwargs), tw.detach().numpy(), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_updates_are_in_place_and_skip_parameters_without_grad(rng):
+    a, b = Parameter(np.ones(3, np.float32)), Parameter(np.ones(3, np.float32))
+    data_a = a.data
+    optimizer = optim.Adam([a, b], lr=0.1)
+    a.grad = Variable(np.ones(3, np.float32))
+    optimizer.step()
+    assert a.data is data_a
+    assert np.all(a.data < 1)
+    np.testing.assert_array_equal(b.data, np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("lr", [0.0, -0.1])
+def test_non_positive_learning_rate_is_refused(lr):
+    with pytest.raises(ValueError, match="learning rate"):
+        optim.SGD([Parameter(np.ones(2))], lr=lr)
+
+
+def test_state_dict_resumes_training_bit_for_bit(rng):
+    w0 = rng.standard_normal((4,)).astype(np.float32)
+    grads = _grads(rng, w0.shape, steps=6)
+    straight = _run(optim.Adam, w0, grads, lr=0.01)
+
+    param = Parameter(w0.copy())
+    first = optim.Adam([param], lr=0.01)
+    for g in grads[:3]:
+        param.grad = Variable(g.copy())
+        first.step()
+    saved = first.state_dict()
+    resumed_param = Parameter(param.data.copy())
+    resumed = optim.Adam([resumed_param], lr=0.5)
+    resumed.load_state_dict(saved)
+    assert resumed.lr == 0.01
+    for g in grads[3:]:
+        resumed_param.grad = Variable(g.copy())
+        resumed.step()
+    np.testing.assert_array_equal(resumed_param.data, straight)
+
+
+def test_load_state_dict_rejects_wrong_shapes():
+    param = Parameter(np.ones(3, np.float32))
+    opt = optim.Adam([param])
+    param.grad = Variable(np.ones(3, np.float32))
+    opt.step()
+    state = opt.state_dict()
+    other = optim.Adam([Parameter(np.ones(4, np.float32))])
+    with pytest.raises(ValueError, match="shape"):
+        other.load_state_dict(state)
+
+
+def test_weight_decay_hook_adds_rate_times_weight():
+    param = Parameter(np.full(2, 2.0, np.float32))
+    opt = optim.SGD([param], lr=1.0)
+    opt.add_hook(optim.WeightDecay(0.1))
+    param.grad = Variable(np.zeros(2, np.float32))
+    opt.step()
+    np.testing.assert_allclose(param.data, np.full(2, 1.8), rtol=1e-6)
+
+
+def test_clip_grad_hook_limits_the_global_norm():
+    a, b = Parameter(np.zeros(2, np.float32)), Parameter(np.zeros(2, np.float32))
+    a.grad, b.grad = Variable(np.array([3.0, 0.0], np.float32)), Variable(
+        np.array([0.0, 4.0], np.float32)
+    )
+    optim.ClipGrad(1.0)([a, b])
+    norm = math.sqrt(float((a.grad.data**2).sum() + (b.grad.data**2).sum()))
+    assert norm == pytest.approx(1.0, rel=1e-5)
+
+
+def test_schedulers_follow_their_formulas():
+    opt = optim.SGD([Parameter(np.ones(1))], lr=1.0)
+    step = optim.StepLR(opt, step_size=2, gamma=0.5)
+    seen = []
+    for _ in range(4):
+        step.step()
+        seen.append(opt.lr)
+    assert seen == [1.0, 0.5, 0.5, 0.25]
+    opt = optim.SGD([Parameter(np.ones(1))], lr=1.0)
+    cosine = optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.0)
+    for _ in range(2):
+        cosine.step()
+    assert opt.lr == pytest.approx(0.5)
+    for _ in range(2):
+        cosine.step()
+    assert opt.lr == pytest.approx(0.0, abs=1e-12)
+
+
+def test_schedulers_match_torch(torch):
+    tp = torch.nn.Parameter(torch.ones(1))
+    topt = torch.optim.SGD([tp], lr=0.3)
+    tsched = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=5, eta_min=0.01)
+    opt = optim.SGD([Parameter(np.ones(1))], lr=0.3)
+    sched = optim.CosineAnnealingLR(opt, T_max=5, eta_min=0.01)
+    for _ in range(5):
+        topt.step()
+        tsched.step()
+        sched.step()
+        assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-9)
