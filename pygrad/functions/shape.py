@@ -6,6 +6,9 @@ shape (a reshape, a transpose, a sum over broadcast axes, a scatter-add for inde
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
 from pygrad.backends import get_array_module
@@ -17,7 +20,15 @@ __all__ = [
     "broadcast_to",
     "sum_to",
     "get_item",
+    "expand_dims",
+    "squeeze",
+    "flatten",
+    "concat",
+    "stack",
+    "split",
 ]
+
+_int_types = (int, np.integer)
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
@@ -31,7 +42,7 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     """Return ``axis`` (None, an int or a sequence) as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)):
+    if isinstance(axis, _int_types):
         axis = (axis,)
     axes = tuple(sorted(normalize_axis(int(a), max(ndim, 1), op) for a in axis))
     if len(set(axes)) != len(axes):
@@ -51,6 +62,15 @@ def sum_to_array(x, shape: tuple):
     return y.reshape(shape) if lead else y
 
 
+def _as_shape(shape) -> tuple:
+    if isinstance(shape, _int_types):
+        return (int(shape),)
+    return tuple(int(size) for size in shape)
+
+
+# =============================================================================================
+# reshape, transpose, broadcasting
+# =============================================================================================
 class Reshape(Function):
     def __init__(self, shape):
         self.shape = shape
@@ -63,7 +83,19 @@ class Reshape(Function):
 
 
 def reshape(x, shape) -> Variable:
-    """Return ``x`` with a new shape holding the same elements (one ``-1`` may be inferred).
+    """Return ``x`` with a new shape holding the same elements.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of any shape.
+    shape : int or tuple of int
+        The new shape; one entry may be ``-1`` and is then inferred.
+
+    Returns
+    -------
+    Variable
+        ``x`` itself when the shape does not change, otherwise a reshaped Variable.
 
     Raises
     ------
@@ -71,22 +103,20 @@ def reshape(x, shape) -> Variable:
         If ``shape`` does not hold exactly ``x.size`` elements.
     """
     x = as_variable(x)
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if shape == x.shape:
         return x
-    known = 1
-    for size in shape:
-        if size != -1:
-            known *= size
+    known = math.prod(size for size in shape if size != -1)
+    inferred = shape.count(-1)
     if (
-        shape.count(-1) > 1
-        or (-1 not in shape and known != x.size)
-        or (-1 in shape and (known == 0 or x.size % known))
+        inferred > 1
+        or any(size < -1 for size in shape)
+        or (not inferred and known != x.size)
+        or (inferred and (known == 0 or x.size % known))
     ):
         raise ValueError(
-            f"reshape: cannot reshape an array of shape {x.shape} ({x.size} elements) into shape {shape}"
+            f"reshape: cannot reshape an array of shape {x.shape} ({x.size} elements) "
+            f"into shape {shape}"
         )
     return Reshape(shape)(x)
 
@@ -101,12 +131,27 @@ class Transpose(Function):
     def backward(self, gy):
         if self.axes is None:
             return transpose(gy)
-        inverse = tuple(np.argsort(self.axes))
+        inverse = [0] * len(self.axes)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
         return transpose(gy, inverse)
 
 
 def transpose(x, axes=None) -> Variable:
-    """Permute the axes of ``x`` (reverse them when ``axes`` is None)."""
+    """Permute the axes of ``x``.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of any shape.
+    axes : sequence of int, optional
+        A permutation of ``range(x.ndim)`` (negative axes allowed); reversed axes when None.
+
+    Returns
+    -------
+    Variable
+        ``y`` with ``y.shape[i] == x.shape[axes[i]]``.
+    """
     x = as_variable(x)
     if axes is not None:
         axes = tuple(normalize_axis(int(a), x.ndim, "transpose") for a in axes)
@@ -129,18 +174,28 @@ class BroadcastTo(Function):
 
 
 def broadcast_to(x, shape) -> Variable:
-    """Return ``x`` broadcast to ``shape`` the NumPy way (a view; backward sums)."""
+    """Broadcast ``x`` to ``shape`` the NumPy way (a read-only view; backward sums).
+
+    Raises
+    ------
+    ValueError
+        If ``x.shape`` cannot be broadcast to ``shape``.
+    """
     x = as_variable(x)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
-    try:
-        np.broadcast_shapes(x.shape, shape)
-        if np.broadcast_shapes(x.shape, shape) != shape:
-            raise ValueError
-    except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    if not _broadcasts_to(x.shape, shape):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
     return BroadcastTo(shape)(x)
+
+
+def _broadcasts_to(small: tuple, large: tuple) -> bool:
+    """Whether ``small`` broadcasts to exactly ``large``."""
+    lead = len(large) - len(small)
+    if lead < 0 or any(size < 0 for size in large):
+        return False
+    return all(s == 1 or s == t for s, t in zip(small, large[lead:]))
 
 
 class SumTo(Function):
@@ -155,32 +210,346 @@ class SumTo(Function):
 
 
 def sum_to(x, shape) -> Variable:
-    """Sum ``x`` down to ``shape``: the inverse of broadcasting ``shape`` up to ``x.shape``."""
+    """Sum ``x`` down to ``shape``: the inverse of broadcasting ``shape`` up to ``x.shape``.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` does not broadcast to ``x.shape``.
+    """
     x = as_variable(x)
-    shape = tuple(shape)
+    shape = _as_shape(shape)
     if x.shape == shape:
         return x
+    if not _broadcasts_to(shape, x.shape):
+        raise ValueError(
+            f"sum_to: cannot sum shape {x.shape} to {shape}: {shape} does not broadcast to it"
+        )
     return SumTo(shape)(x)
 
 
-def _device_key(key, xp):
-    """Move integer-array parts of an index to the device of the indexed array."""
-    if xp is np:
-        return key
+# =============================================================================================
+# adding and removing axes
+# =============================================================================================
+def expand_dims(x, axis) -> Variable:
+    """Insert axes of length one at the positions ``axis`` of the result.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of shape ``S``.
+    axis : int or tuple of int
+        Positions in the output (of ``x.ndim + len(axis)`` dimensions); negative counts from
+        the end.
+
+    Returns
+    -------
+    Variable
+        A view of ``x`` with the new axes.
+    """
+    x = as_variable(x)
+    count = 1 if isinstance(axis, _int_types) else len(axis)
+    axes = normalize_axes(axis, x.ndim + count, "expand_dims")
+    sizes = iter(x.shape)
+    shape = tuple(1 if i in axes else next(sizes) for i in range(x.ndim + count))
+    return reshape(x, shape)
+
+
+def squeeze(x, axis=None) -> Variable:
+    """Remove axes of length one.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of any shape.
+    axis : int or tuple of int, optional
+        The axes to remove, each of length one; every axis of length one when None.
+
+    Raises
+    ------
+    ValueError
+        If a chosen axis is out of range or longer than one.
+    """
+    x = as_variable(x)
+    if axis is None:
+        axes = tuple(i for i, size in enumerate(x.shape) if size == 1)
+    else:
+        axes = (axis,) if isinstance(axis, _int_types) else tuple(axis)
+        axes = tuple(normalize_axis(int(a), x.ndim, "squeeze") for a in axes)
+        for i in axes:
+            if x.shape[i] != 1:
+                raise ValueError(
+                    f"squeeze: cannot remove axis {i} of length {x.shape[i]} from shape {x.shape}"
+                )
+    return reshape(x, tuple(size for i, size in enumerate(x.shape) if i not in axes))
+
+
+def flatten(x) -> Variable:
+    """Flatten every axis but the first (batch) one: ``(N, ...) -> (N, -1)``.
+
+    A 1-D input of shape ``(N,)`` becomes ``(N, 1)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is 0-dimensional.
+    """
+    x = as_variable(x)
+    if x.ndim == 0:
+        raise ValueError("flatten: expected an input with a batch axis, got a 0-d array")
+    return reshape(x, (x.shape[0], math.prod(x.shape[1:])))
+
+
+# =============================================================================================
+# joining and splitting
+# =============================================================================================
+def _along(axis: int, index) -> tuple:
+    """The index that applies ``index`` to axis ``axis`` and takes everything elsewhere."""
+    return (slice(None),) * axis + (index,)
+
+
+def _zeros_for(shape: tuple, like) -> Variable:
+    """A Variable of zeros standing in for the gradient of an output nobody used."""
+    return Variable(get_array_module(like.data).zeros(shape, dtype=like.dtype))
+
+
+def _fill_missing(gys, shapes, like) -> list:
+    reference = next((gy for gy in gys if gy is not None), like)
+    return [_zeros_for(shape, reference) if gy is None else gy for gy, shape in zip(gys, shapes)]
+
+
+class Concat(Function):
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(*xs).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        axis = self.axis
+        bounds, start = [], 0
+        for x in self.inputs:
+            bounds.append((start, start + x.shape[axis]))
+            start += x.shape[axis]
+        pieces = Split(bounds, axis, partition=True)(gy)
+        return tuple(pieces) if isinstance(pieces, list) else pieces
+
+
+class Split(Function):
+    """Slices ``[start, stop)`` of one axis, as views; backward puts the gradients back."""
+
+    def __init__(self, bounds, axis: int, partition: bool):
+        self.bounds = bounds
+        self.axis = axis
+        # Whether the pieces tile the axis in order, so that backward is one concatenation.
+        self.partition = partition
+
+    def forward(self, x):
+        return tuple(x[_along(self.axis, slice(start, stop))] for start, stop in self.bounds)
+
+    def backward(self, *gys):
+        x = self.inputs[0]
+        axis = self.axis
+        shapes = [
+            x.shape[:axis] + (stop - start,) + x.shape[axis + 1 :] for start, stop in self.bounds
+        ]
+        if self.partition:
+            return concat(_fill_missing(gys, shapes, x), axis)
+        gx = None
+        for gy, (start, stop) in zip(gys, self.bounds):
+            if gy is None or start == stop:
+                continue
+            part = GetItemGrad(_along(axis, slice(start, stop)), x.shape, False)(gy)
+            gx = part if gx is None else gx + part
+        return gx if gx is not None else _zeros_for(x.shape, x)
+
+
+def concat(xs: Sequence, axis: int | None = 0) -> Variable:
+    """Join a sequence of arrays along an existing axis, like :func:`numpy.concatenate`.
+
+    Parameters
+    ----------
+    xs : sequence of Variable or array
+        Inputs with the same number of dimensions and the same shape except along ``axis``.
+    axis : int or None
+        The axis to join along; with None every input is flattened first.
+
+    Returns
+    -------
+    Variable
+        ``y.shape[axis] == sum(x.shape[axis] for x in xs)``.
+
+    Raises
+    ------
+    ValueError
+        If ``xs`` is empty, an input is 0-dimensional, ``axis`` is out of range, or the shapes
+        differ off the joining axis.
+    """
+    xs = _as_variables(xs, "concat")
+    if axis is None:
+        xs = [reshape(x, (-1,)) for x in xs]
+        axis = 0
+    first = xs[0]
+    if first.ndim == 0:
+        raise ValueError("concat: 0-d arrays cannot be concatenated; use stack")
+    axis = normalize_axis(int(axis), first.ndim, "concat")
+    for x in xs[1:]:
+        if x.ndim != first.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis
+        ):
+            shapes = ", ".join(str(v.shape) for v in xs)
+            raise ValueError(
+                f"concat: all input shapes must match except along axis {axis}, got {shapes}"
+            )
+    return Concat(axis)(*xs)
+
+
+class Stack(Function):
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(*xs).stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        pieces = Unstack(self.axis)(gy)
+        return tuple(pieces) if isinstance(pieces, list) else pieces
+
+
+class Unstack(Function):
+    """The inverse of :class:`Stack`: every index of one axis as a separate output."""
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, x):
+        axis = self.axis
+        return tuple(x[_along(axis, i)] for i in range(x.shape[axis]))
+
+    def backward(self, *gys):
+        x = self.inputs[0]
+        shape = x.shape[: self.axis] + x.shape[self.axis + 1 :]
+        gys = _fill_missing(gys, [shape] * len(gys), x)
+        return Stack(self.axis)(*gys)
+
+
+def stack(xs: Sequence, axis: int = 0) -> Variable:
+    """Join a sequence of same-shaped arrays along a new axis, like :func:`numpy.stack`.
+
+    Parameters
+    ----------
+    xs : sequence of Variable or array
+        ``n`` inputs of the same shape ``S``.
+    axis : int
+        Position of the new axis in the result (of ``len(S) + 1`` dimensions).
+
+    Returns
+    -------
+    Variable
+        Shape ``S`` with ``n`` inserted at ``axis``.
+
+    Raises
+    ------
+    ValueError
+        If ``xs`` is empty, the shapes differ, or ``axis`` is out of range.
+    """
+    xs = _as_variables(xs, "stack")
+    shape = xs[0].shape
+    if any(x.shape != shape for x in xs[1:]):
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise ValueError(f"stack: all inputs must have the same shape, got {shapes}")
+    axis = normalize_axis(int(axis), len(shape) + 1, "stack")
+    return Stack(axis)(*xs)
+
+
+def split(x, indices_or_sections, axis: int = 0) -> list:
+    """Split ``x`` into pieces along ``axis``, like :func:`numpy.split`.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input with at least one dimension.
+    indices_or_sections : int or sequence of int
+        An int ``n`` gives ``n`` equal pieces; a sorted sequence of indices gives the pieces
+        ``x[:i0], x[i0:i1], ..., x[ik:]`` along ``axis`` (indices past the end give empty
+        pieces, as in NumPy).
+    axis : int
+        The axis to split.
+
+    Returns
+    -------
+    list of Variable
+        The pieces, as views.  Pieces that are never used get a zero gradient.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is 0-dimensional, ``axis`` is out of range, or an int ``n`` does not divide
+        the length of the axis.
+    """
+    x = as_variable(x)
+    if x.ndim == 0:
+        raise ValueError("split: cannot split a 0-d array")
+    axis = normalize_axis(int(axis), x.ndim, "split")
+    length = x.shape[axis]
+    if isinstance(indices_or_sections, _int_types):
+        sections = int(indices_or_sections)
+        if sections <= 0 or length % sections:
+            raise ValueError(
+                f"split: axis {axis} of shape {x.shape} (length {length}) cannot be split "
+                f"into {sections} equal sections"
+            )
+        step = length // sections
+        bounds = [(i * step, (i + 1) * step) for i in range(sections)]
+    else:
+        points = [0] + [int(i) for i in indices_or_sections] + [length]
+        bounds = []
+        for start, stop, _ in (slice(a, b).indices(length) for a, b in zip(points, points[1:])):
+            bounds.append((start, max(start, stop)))
+    partition = all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    partition = partition and bounds[0][0] == 0 and bounds[-1][1] == length
+    pieces = Split(bounds, axis, partition)(x)
+    return pieces if isinstance(pieces, list) else [pieces]
+
+
+def _as_variables(xs, op: str) -> list:
+    if isinstance(xs, (Variable, np.ndarray)) or getattr(xs, "xp", None) is not None:
+        raise TypeError(f"{op}: expected a sequence of arrays, got a single {type(xs).__name__}")
+    xs = list(xs)
+    if not xs:
+        raise ValueError(f"{op}: need at least one array")
+    like = next((x for x in xs if isinstance(x, Variable)), None)
+    return [as_variable(x, like=like) for x in xs]
+
+
+# =============================================================================================
+# indexing
+# =============================================================================================
+def _normalize_key(key, xp):
+    """Replace Variables in an index by their arrays and lists by arrays of ``xp``'s device."""
     parts = key if isinstance(key, tuple) else (key,)
-    moved = tuple(
-        xp.asarray(np.asarray(k)) if isinstance(k, (list, np.ndarray)) else k for k in parts
-    )
-    return moved if isinstance(key, tuple) else moved[0]
+    moved = []
+    for k in parts:
+        if isinstance(k, Variable):
+            k = k.data
+        if isinstance(k, list):
+            k = np.asarray(k)
+            if k.size == 0:
+                k = k.astype(np.intp)
+        if isinstance(k, np.ndarray) and xp is not np:
+            k = xp.asarray(k)
+        moved.append(k)
+    return tuple(moved) if isinstance(key, tuple) else moved[0]
 
 
-def _host_key(key):
-    """Replace Variables in an index by their arrays."""
-    if isinstance(key, Variable):
-        return key.data
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Variable) else k for k in key)
-    return key
+def _gathers_repeatable(key) -> bool:
+    """Whether the index holds an integer array that may name one element several times."""
+    parts = key if isinstance(key, tuple) else (key,)
+    for k in parts:
+        dtype = getattr(k, "dtype", None)
+        if dtype is not None and dtype.kind in "iu" and k.size > 1:
+            return True
+    return False
 
 
 class GetItem(Function):
@@ -192,20 +561,29 @@ class GetItem(Function):
 
     def backward(self, gy):
         x = self.inputs[0]
-        return GetItemGrad(self.key, x.shape)(gy)
+        return GetItemGrad(self.key, x.shape, _gathers_repeatable(self.key))(gy)
 
 
 class GetItemGrad(Function):
-    """Scatter-add a gradient back into the indexed positions (repeated indices accumulate)."""
+    """Scatter a gradient back into the indexed positions of zeros of the input's shape.
 
-    def __init__(self, key, in_shape):
+    With integer-array indices one position may be named several times; ``xp.add.at`` then
+    accumulates instead of overwriting.  Other indices name each position at most once, so
+    a plain assignment (much faster) does.
+    """
+
+    def __init__(self, key, in_shape, accumulate: bool = True):
         self.key = key
         self.in_shape = in_shape
+        self.accumulate = accumulate
 
     def forward(self, gy):
         xp = get_array_module(gy)
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-        xp.add.at(gx, self.key, gy)
+        if self.accumulate:
+            xp.add.at(gx, self.key, gy)
+        else:
+            gx[self.key] = gy
         return gx
 
     def backward(self, ggx):
@@ -213,10 +591,20 @@ class GetItemGrad(Function):
 
 
 def get_item(x, key) -> Variable:
-    """Index ``x`` like a NumPy array: ints, slices, ``None``, ``...``, boolean and integer arrays.
+    """Index ``x`` like a NumPy array, differentiably.
 
-    With integer arrays the gradient accumulates at repeated indices.
+    Parameters
+    ----------
+    x : Variable or array
+        Input of any shape.
+    key : index
+        Ints, slices, ``None``, ``...``, boolean masks and integer arrays (NumPy arrays,
+        lists or Variables), alone or in a tuple.
+
+    Returns
+    -------
+    Variable
+        ``x[key]``.  In backward, the gradient accumulates at indices named several times.
     """
     x = as_variable(x)
-    key = _device_key(_host_key(key), get_array_module(x.data))
-    return GetItem(key)(x)
+    return GetItem(_normalize_key(key, get_array_module(x.data)))(x)

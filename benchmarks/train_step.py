@@ -1,0 +1,222 @@
+"""Training-step speed and backward-pass memory of pygrad, beside PyTorch where installed.
+
+Measures, float32 end to end on the CPU:
+
+* milliseconds per SGD training step of an MLP 784-512-512-10 with ReLU (batch 128,
+  softmax cross entropy);
+* milliseconds per SGD training step of a small CNN (conv 1->16 3x3 pad 1, ReLU, 2x2 max
+  pool, conv 16->32 3x3 pad 1, ReLU, 2x2 max pool, linear 1568->10; batch 64 of 1x28x28);
+* the peak extra memory (resident set size above the state after building the model) of one
+  forward and backward pass of a 16-layer 2048-wide ReLU MLP on a batch of 256.  Each
+  framework is measured in a fresh subprocess so that earlier allocations do not hide it.
+
+Run ``python benchmarks/train_step.py`` (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def _best_ms(step, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+# --- pygrad -----------------------------------------------------------------------------------
+def pygrad_steps():
+    from pygrad import functions as F
+    from pygrad import nn
+
+    rng = np.random.default_rng(0)
+    np.random.seed(0)
+    mlp = nn.Sequential(
+        nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
+    )
+    x_mlp = rng.standard_normal((128, 784)).astype(np.float32)
+    t_mlp = rng.integers(0, 10, 128)
+
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 16, 3, pad=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, pad=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(1568, 10),
+    )
+    x_cnn = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    t_cnn = rng.integers(0, 10, 64)
+
+    def make_step(model, x, t):
+        optimizer = nn.optim.SGD(model.params(), lr=0.01)
+
+        def step():
+            loss = F.softmax_cross_entropy(model(x), t)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        return step
+
+    return make_step(mlp, x_mlp, t_mlp), make_step(cnn, x_cnn, t_cnn)
+
+
+# --- PyTorch ------------------------------------------------------------------------------------
+def torch_steps(torch):
+    nn_ = torch.nn
+    torch.manual_seed(0)
+    mlp = nn_.Sequential(
+        nn_.Linear(784, 512), nn_.ReLU(), nn_.Linear(512, 512), nn_.ReLU(), nn_.Linear(512, 10)
+    )
+    x_mlp, t_mlp = torch.randn(128, 784), torch.randint(0, 10, (128,))
+    cnn = nn_.Sequential(
+        nn_.Conv2d(1, 16, 3, padding=1),
+        nn_.ReLU(),
+        nn_.MaxPool2d(2),
+        nn_.Conv2d(16, 32, 3, padding=1),
+        nn_.ReLU(),
+        nn_.MaxPool2d(2),
+        nn_.Flatten(),
+        nn_.Linear(1568, 10),
+    )
+    x_cnn, t_cnn = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+
+    def make_step(model, x, t):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+
+        def step():
+            loss = nn_.functional.cross_entropy(model(x), t)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        return step
+
+    return make_step(mlp, x_mlp, t_mlp), make_step(cnn, x_cnn, t_cnn)
+
+
+# --- memory (run in a subprocess) ---------------------------------------------------------------
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_child(framework: str, layers: int, width: int, batch: int) -> None:
+    """Print the peak extra MiB of one forward+backward (called in a fresh process)."""
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+        modules = []
+        for i in range(layers):
+            modules.append(torch.nn.Linear(width, width))
+            if i < layers - 1:
+                modules.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*modules)
+        x = torch.randn(batch, width)
+        base = _rss_mib()
+        model(x).sum().backward()
+    else:
+        from pygrad import Variable, nn
+
+        modules = []
+        for i in range(layers):
+            modules.append(nn.Linear(width, width))
+            if i < layers - 1:
+                modules.append(nn.ReLU())
+        model = nn.Sequential(*modules)
+        x = Variable(np.random.default_rng(0).standard_normal((batch, width)).astype(np.float32))
+        base = _rss_mib()
+        model(x).sum().backward()
+    print(f"{_peak_mib() - base:.1f}")
+
+
+def measure_memory(framework: str, layers: int, width: int, batch: int) -> str:
+    command = [
+        sys.executable,
+        __file__,
+        "--memory-child",
+        framework,
+        str(layers),
+        str(width),
+        str(batch),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        return "failed: " + result.stderr.strip().splitlines()[-1]
+    return result.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=20, help="timed steps per model (median reported)"
+    )
+    parser.add_argument("--layers", type=int, default=16, help="layers of the memory MLP")
+    parser.add_argument("--width", type=int, default=2048, help="width of the memory MLP")
+    parser.add_argument("--batch", type=int, default=256, help="batch of the memory MLP")
+    parser.add_argument("--memory-child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        framework, layers, width, batch = args.memory_child
+        memory_child(framework, int(layers), int(width), int(batch))
+        return
+
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+    except ImportError:
+        torch = None
+
+    mlp, cnn = pygrad_steps()
+    rows = [
+        ("MLP 784-512-512-10 step (ms)", _best_ms(mlp, args.repeats)),
+        ("CNN step (ms)", _best_ms(cnn, args.repeats)),
+    ]
+    memory = measure_memory("pygrad", args.layers, args.width, args.batch)
+    torch_figures = ["not installed"] * 3
+    if torch is not None:
+        tmlp, tcnn = torch_steps(torch)
+        torch_figures = [
+            f"{_best_ms(tmlp, args.repeats):.2f}",
+            f"{_best_ms(tcnn, args.repeats):.2f}",
+            measure_memory("torch", args.layers, args.width, args.batch),
+        ]
+    label = f"peak extra MiB, {args.layers}x{args.width} MLP fwd+bwd, batch {args.batch}"
+    table = [(name, f"{value:.2f}") for name, value in rows] + [(label, memory)]
+    width = max(len(name) for name, _ in table)
+    print(
+        f"{'measure':<{width}}  {'pygrad':>12}  {'torch ' + (torch.__version__ if torch else ''):>16}"
+    )
+    for (name, ours), theirs in zip(table, torch_figures):
+        print(f"{name:<{width}}  {ours:>12}  {theirs:>16}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,375 @@
+"""Tests of pygrad.functions.shape: reshaping, broadcasting, indexing, joining and splitting."""
+
+import numpy as np
+import pytest
+
+from pygrad import Variable, using_config
+from pygrad import functions as F
+from pygrad.utils import gradient_check
+
+
+def host(x):
+    return x.numpy() if isinstance(x, Variable) else np.asarray(x)
+
+
+def grads_with_graph(f, seed=1):
+    """A function of the same inputs as ``f`` returning the gradients of ``sum(w * f(...))``
+    built with ``create_graph=True``, so that gradient_check can test second derivatives."""
+
+    def grads(*xs):
+        saved = [x.grad for x in xs]
+        for x in xs:
+            x.grad = None
+        with using_config("enable_backprop", True):
+            y = f(*xs)
+            weights = np.random.default_rng(seed).standard_normal(y.shape)
+            (y * Variable(weights)).sum().backward(create_graph=True)
+        result = tuple(x.grad for x in xs)
+        for x, grad in zip(xs, saved):
+            x.grad = grad
+        return result
+
+    return grads
+
+
+def backward_with_weights(y, rng):
+    weights = rng.standard_normal(y.shape).astype(y.dtype)
+    (y * Variable(weights, device=y.device)).sum().backward()
+    return weights
+
+
+# --- reshape ------------------------------------------------------------------------------
+def test_reshape_forward_and_grad_on_every_device(device, rng):
+    data = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    x = Variable(data, device=device)
+    y = F.reshape(x, (4, -1))
+    assert y.shape == (4, 6) and y.dtype == np.float32 and y.device == x.device
+    np.testing.assert_array_equal(host(y), data.reshape(4, 6))
+    weights = backward_with_weights(y, rng)
+    assert x.grad.dtype == np.float32 and x.grad.device == x.device
+    np.testing.assert_allclose(host(x.grad), weights.reshape(2, 3, 4))
+
+
+def test_reshape_grad_matches_finite_differences(rng):
+    x = rng.standard_normal((2, 6))
+    assert gradient_check(lambda v: F.reshape(v, (3, 2, 2)) * F.reshape(v, (3, 4)).sum(), x)
+
+
+def test_reshape_accepts_int_and_method_forms(rng):
+    x = Variable(rng.standard_normal((2, 3)))
+    assert F.reshape(x, 6).shape == (6,)
+    assert x.reshape(3, 2).shape == (3, 2)
+    assert x.reshape((1, 6)).shape == (1, 6)
+    assert F.reshape(x, (2, 3)) is x
+
+
+@pytest.mark.parametrize("shape", [(4, 2), (-1, 4), (-1, -1), (0, -1), (-2, -3)])
+def test_reshape_to_a_wrong_size_names_op_and_shapes(shape):
+    x = Variable(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"reshape: .*\(2, 3\).*into shape"):
+        F.reshape(x, shape)
+
+
+# --- transpose ----------------------------------------------------------------------------
+@pytest.mark.parametrize("axes", [None, (1, 0, 2), (2, 0, 1), (-1, 0, 1)])
+def test_transpose_forward_and_grad_on_every_device(device, rng, axes):
+    data = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    x = Variable(data, device=device)
+    y = F.transpose(x, axes)
+    np.testing.assert_array_equal(host(y), np.transpose(data, axes))
+    weights = backward_with_weights(y, rng)
+    assert x.grad.dtype == np.float32
+    inverse = None if axes is None else np.argsort(np.asarray(axes) % 3)
+    expected = np.transpose(weights, inverse)
+    np.testing.assert_allclose(host(x.grad), expected)
+
+
+def test_transpose_grad_matches_finite_differences(rng):
+    x = rng.standard_normal((2, 3, 4))
+    assert gradient_check(lambda v: F.transpose(v, (2, 0, 1)), x)
+    assert gradient_check(lambda v: v.T, x)
+
+
+def test_transpose_method_and_T_property(rng):
+    data = rng.standard_normal((2, 3, 4))
+    x = Variable(data)
+    np.testing.assert_array_equal(x.T.data, data.T)
+    np.testing.assert_array_equal(x.transpose().data, data.T)
+    np.testing.assert_array_equal(x.transpose(1, 2, 0).data, data.transpose(1, 2, 0))
+    np.testing.assert_array_equal(x.transpose((1, 2, 0)).data, data.transpose(1, 2, 0))
+
+
+def test_transpose_rejects_bad_axes():
+    x = Variable(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"transpose: .*not a permutation"):
+        F.transpose(x, (0, 0))
+    with pytest.raises(ValueError, match=r"transpose: axis 2 is out of range"):
+        F.transpose(x, (0, 2))
+
+
+# --- broadcast_to and sum_to --------------------------------------------------------------
+def test_broadcast_to_forward_and_grad_on_every_device(device, rng):
+    data = rng.standard_normal((3, 1)).astype(np.float32)
+    x = Variable(data, device=device)
+    y = F.broadcast_to(x, (2, 3, 4))
+    np.testing.assert_array_equal(host(y), np.broadcast_to(data, (2, 3, 4)))
+    weights = backward_with_weights(y, rng)
+    assert x.grad.shape == (3, 1) and x.grad.dtype == np.float32
+    np.testing.assert_allclose(host(x.grad), weights.sum(axis=(0, 2))[:, None], rtol=1e-5)
+
+
+def test_broadcast_to_and_sum_to_grads_match_finite_differences(rng):
+    assert gradient_check(lambda v: F.broadcast_to(v, (2, 3, 4)), rng.standard_normal((3, 1)))
+    assert gradient_check(lambda v: F.sum_to(v, (3, 1)), rng.standard_normal((2, 3, 4)))
+    assert gradient_check(lambda v: F.sum_to(v, (1, 4)), rng.standard_normal((2, 3, 4)))
+
+
+def test_sum_to_forward_and_grad_on_every_device(device, rng):
+    data = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    x = Variable(data, device=device)
+    y = F.sum_to(x, (3, 1))
+    assert y.shape == (3, 1) and y.dtype == np.float32
+    np.testing.assert_allclose(host(y), data.sum(axis=(0, 2))[:, None], rtol=1e-5)
+    weights = backward_with_weights(y, rng)
+    np.testing.assert_allclose(host(x.grad), np.broadcast_to(weights, (2, 3, 4)))
+
+
+def test_broadcast_to_and_sum_to_reject_incompatible_shapes():
+    x = Variable(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"broadcast_to: .*\(2, 3\) to \(3, 3\)"):
+        F.broadcast_to(x, (3, 3))
+    with pytest.raises(ValueError, match=r"sum_to: .*\(2, 3\) to \(2,\)"):
+        F.sum_to(x, (2,))
+
+
+# --- expand_dims, squeeze, flatten -------------------------------------------------------
+@pytest.mark.parametrize("axis", [0, 1, -1, (0, 3), (-1, 1)])
+def test_expand_dims_matches_numpy(rng, axis):
+    data = rng.standard_normal((2, 3))
+    y = F.expand_dims(data, axis)
+    np.testing.assert_array_equal(y.data, np.expand_dims(data, axis))
+    assert gradient_check(lambda v: F.expand_dims(v, axis), data)
+
+
+@pytest.mark.parametrize("axis", [None, 0, 2, (0, -1), -2])
+def test_squeeze_matches_numpy(rng, axis):
+    data = rng.standard_normal((1, 3, 1, 1))
+    y = F.squeeze(data, axis)
+    np.testing.assert_array_equal(y.data, np.squeeze(data, axis))
+    assert gradient_check(lambda v: F.squeeze(v, axis), data)
+
+
+def test_expand_dims_and_squeeze_reject_bad_axes():
+    x = Variable(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match=r"expand_dims: axis 3 is out of range"):
+        F.expand_dims(x, 3)
+    with pytest.raises(ValueError, match=r"squeeze: cannot remove axis 1 of length 3"):
+        F.squeeze(x, 1)
+    with pytest.raises(ValueError, match=r"squeeze: axis -3 is out of range"):
+        F.squeeze(x, -3)
+    with pytest.raises(ValueError, match=r"squeeze: axis 0 is out of range .* 0 dimension"):
+        F.squeeze(Variable(1.0), 0)
+
+
+def test_flatten_keeps_the_batch_axis(rng):
+    data = rng.standard_normal((2, 3, 4))
+    y = F.flatten(data)
+    np.testing.assert_array_equal(y.data, data.reshape(2, 12))
+    assert F.flatten(np.zeros(5)).shape == (5, 1)
+    assert F.flatten(np.zeros((0, 3, 2))).shape == (0, 6)
+    assert gradient_check(F.flatten, data)
+    x32 = Variable(data.astype(np.float32))
+    F.flatten(x32).sum().backward()
+    assert x32.grad.dtype == np.float32 and x32.grad.shape == (2, 3, 4)
+
+
+def test_flatten_rejects_a_scalar():
+    with pytest.raises(ValueError, match="flatten: .*0-d"):
+        F.flatten(Variable(1.0))
+
+
+# --- concat, stack, split ---------------------------------------------------------------
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concat_matches_numpy_and_grads_match_finite_differences(rng, axis):
+    shapes = {0: [(1, 3), (2, 3), (3, 3)], 1: [(2, 1), (2, 4), (2, 2)], -1: [(2, 2), (2, 1)]}
+    datas = [rng.standard_normal(s) for s in shapes[axis]]
+    y = F.concat(datas, axis=axis)
+    np.testing.assert_array_equal(y.data, np.concatenate(datas, axis=axis))
+    assert gradient_check(lambda *vs: F.concat(vs, axis=axis), *datas)
+
+
+def test_concat_with_axis_none_flattens_like_numpy(rng):
+    a, b = rng.standard_normal((2, 2)), rng.standard_normal(3)
+    y = F.concat([a, b], axis=None)
+    np.testing.assert_array_equal(y.data, np.concatenate([a, b], axis=None))
+    assert gradient_check(lambda u, v: F.concat([u, v], axis=None), a, b)
+
+
+def test_concat_keeps_float32_and_is_differentiable_twice(rng):
+    a = Variable(rng.standard_normal((2, 3)).astype(np.float32))
+    b = Variable(rng.standard_normal((1, 3)).astype(np.float32))
+    y = F.concat((a, b))
+    assert y.dtype == np.float32
+    (y * y).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float32
+    second = grads_with_graph(lambda u, v: F.concat([u * u, v], axis=0))
+    assert gradient_check(second, rng.standard_normal((2, 3)), rng.standard_normal((1, 3)))
+
+
+def test_concat_of_mismatched_shapes_names_op_and_shapes():
+    with pytest.raises(ValueError, match=r"concat: .*axis 0, got \(2, 3\), \(2, 4\)"):
+        F.concat([np.zeros((2, 3)), np.zeros((2, 4))])
+    with pytest.raises(ValueError, match=r"concat: .*\(2, 3\), \(3,\)"):
+        F.concat([np.zeros((2, 3)), np.zeros(3)])
+    with pytest.raises(ValueError, match=r"concat: axis 2 is out of range"):
+        F.concat([np.zeros((2, 3)), np.zeros((2, 3))], axis=2)
+    with pytest.raises(ValueError, match=r"concat: need at least one array"):
+        F.concat([])
+    with pytest.raises(ValueError, match=r"concat: 0-d arrays"):
+        F.concat([np.float64(1), np.float64(2)])
+    with pytest.raises(TypeError, match=r"concat: expected a sequence"):
+        F.concat(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_stack_matches_numpy_and_grads_match_finite_differences(rng, axis):
+    datas = [rng.standard_normal((2, 3)) for _ in range(3)]
+    y = F.stack(datas, axis=axis)
+    np.testing.assert_array_equal(y.data, np.stack(datas, axis=axis))
+    assert gradient_check(lambda *vs: F.stack(vs, axis=axis), *datas)
+
+
+def test_stack_of_one_array_and_its_second_derivative(rng):
+    data = rng.standard_normal((2, 3))
+    assert F.stack([data]).shape == (1, 2, 3)
+    assert gradient_check(lambda v: F.stack([v], axis=1), data)
+    second = grads_with_graph(lambda u, v: F.stack([u * v, v], axis=1))
+    assert gradient_check(second, data, rng.standard_normal((2, 3)))
+
+
+def test_stack_rejects_mismatched_shapes_and_bad_axis():
+    with pytest.raises(ValueError, match=r"stack: .*same shape, got \(2, 3\), \(3, 2\)"):
+        F.stack([np.zeros((2, 3)), np.zeros((3, 2))])
+    with pytest.raises(ValueError, match=r"stack: axis 3 is out of range"):
+        F.stack([np.zeros((2, 3))], axis=3)
+
+
+@pytest.mark.parametrize(
+    "indices_or_sections, axis",
+    [(3, 0), (2, 1), ([1, 4], 0), ([2], -1), ([0, 2, 2, 7], 0), ([-2], 0), ([4, 1], 0)],
+)
+def test_split_matches_numpy_and_grads_match_finite_differences(rng, indices_or_sections, axis):
+    data = rng.standard_normal((6, 4))
+    pieces = F.split(data, indices_or_sections, axis=axis)
+    expected = np.split(data, indices_or_sections, axis=axis)
+    assert isinstance(pieces, list) and len(pieces) == len(expected)
+    for piece, reference in zip(pieces, expected):
+        np.testing.assert_array_equal(piece.data, reference)
+    assert gradient_check(lambda v: tuple(F.split(v, indices_or_sections, axis=axis)), data)
+
+
+def test_split_gives_zero_gradient_to_unused_pieces(rng):
+    x = Variable(rng.standard_normal((6, 2)).astype(np.float32))
+    first, _, third = F.split(x, 3)
+    (first * 2 + third).sum().backward()
+    expected = np.array([2, 2, 0, 0, 1, 1], dtype=np.float32)[:, None] * np.ones((1, 2))
+    np.testing.assert_array_equal(x.grad.data, expected)
+    assert x.grad.dtype == np.float32
+
+
+def test_split_of_one_section_is_a_list_and_second_derivative_works(rng):
+    data = rng.standard_normal((4, 2))
+    pieces = F.split(data, 1)
+    assert isinstance(pieces, list) and len(pieces) == 1
+    second = grads_with_graph(lambda v: F.split(v, [1, 3])[0] * F.split(v, [1, 3])[2])
+    assert gradient_check(second, data)
+
+
+def test_split_rejects_unequal_division_and_bad_axis():
+    x = Variable(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match=r"split: axis 0 of shape \(5, 2\) .*2 equal sections"):
+        F.split(x, 2)
+    with pytest.raises(ValueError, match=r"split: axis 2 is out of range"):
+        F.split(x, 1, axis=2)
+    with pytest.raises(ValueError, match=r"split: cannot split a 0-d array"):
+        F.split(Variable(1.0), 1)
+
+
+# --- get_item ----------------------------------------------------------------------------
+BASIC_KEYS = [
+    1,
+    -1,
+    slice(1, 3),
+    (slice(None), 2),
+    (Ellipsis, 1),
+    (None, 0, slice(None, None, -1)),
+    (slice(None, None, 2), slice(1, None), 0),
+]
+
+
+@pytest.mark.parametrize("key", BASIC_KEYS)
+def test_get_item_basic_indexing_matches_numpy(rng, key):
+    data = rng.standard_normal((3, 4, 2))
+    np.testing.assert_array_equal(F.get_item(data, key).data, data[key])
+    np.testing.assert_array_equal(Variable(data)[key].data, data[key])
+    assert gradient_check(lambda v: v[key], data)
+
+
+ADVANCED_KEYS = [
+    np.array([0, 2, 0, 0]),
+    [1, 1],
+    (np.array([0, 2, 2]), np.array([1, 1, 1])),
+    (slice(None), np.array([[3, 0], [3, 3]])),
+    (np.array([1, 1]), slice(None), np.array([0, 0])),
+    np.array([], dtype=np.intp),
+    [],
+]
+
+
+@pytest.mark.parametrize("key", ADVANCED_KEYS)
+def test_get_item_integer_arrays_match_numpy_and_accumulate_repeats(rng, key):
+    data = rng.standard_normal((3, 4, 2))
+    y = F.get_item(data, key)
+    reference = data[tuple(key) if isinstance(key, tuple) else np.asarray(key, dtype=np.intp)]
+    np.testing.assert_array_equal(y.data, reference)
+    assert gradient_check(lambda v: v[key], data)
+
+
+def test_get_item_repeated_indices_accumulate_in_backward():
+    x = Variable(np.arange(4, dtype=np.float32))
+    x[np.array([0, 0, 3, 0])].sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [3, 0, 0, 1])
+    assert x.grad.dtype == np.float32
+
+
+def test_get_item_boolean_mask_matches_numpy(rng):
+    data = rng.standard_normal((3, 4))
+    mask = data > 0
+    np.testing.assert_array_equal(F.get_item(data, mask).data, data[mask])
+    assert gradient_check(lambda v: v[mask], data)
+    row_mask = np.array([True, False, True])
+    assert gradient_check(lambda v: v[row_mask, 1:], data)
+
+
+def test_get_item_accepts_variable_indices(rng):
+    data = rng.standard_normal((4, 3))
+    index = Variable(np.array([3, 1, 3]))
+    np.testing.assert_array_equal(F.get_item(data, index).data, data[[3, 1, 3]])
+    np.testing.assert_array_equal(F.get_item(data, (index, 0)).data, data[[3, 1, 3], 0])
+
+
+def test_get_item_is_differentiable_twice(rng):
+    data = rng.standard_normal((4, 3))
+    key = (np.array([0, 3, 0]), slice(1, None))
+    second = grads_with_graph(lambda v: v[key] * v[key] * v[key])
+    assert gradient_check(second, data)
+    mask = data > 0
+    assert gradient_check(grads_with_graph(lambda v: v[mask] * v[mask]), data)
+
+
+def test_get_item_keeps_float32(rng):
+    x = Variable(rng.standard_normal((4, 3)).astype(np.float32))
+    y = x[[0, 0], 1:]
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
