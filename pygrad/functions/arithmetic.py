@@ -21,9 +21,27 @@ def _is_number(x) -> bool:
     return isinstance(x, _number_types)
 
 
-def _reduce_to(gx: Variable, shape: tuple) -> Variable:
-    """Sum a broadcast gradient back to the shape of its input (nothing to do if equal)."""
-    return gx if gx.shape == shape else sum_to(gx, shape)
+class Cast(Function):
+    """Change the dtype; the gradient is cast back to the input's dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return Cast(self.inputs[0].dtype)(gy)
+
+
+def _reduce_to(gx: Variable, x: Variable) -> Variable:
+    """Sum a broadcast gradient back to the shape of input ``x`` and give it ``x``'s dtype,
+    so that mixing dtypes never changes the dtype of a gradient."""
+    if gx.shape != x.shape:
+        gx = sum_to(gx, x.shape)
+    if gx.dtype != x.dtype:
+        gx = Cast(x.dtype)(gx)
+    return gx
 
 
 class Add(Function):
@@ -32,7 +50,7 @@ class Add(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _reduce_to(gy, x0.shape), _reduce_to(gy, x1.shape)
+        return _reduce_to(gy, x0), _reduce_to(gy, x1)
 
 
 class AddConstant(Function):
@@ -52,7 +70,20 @@ class Sub(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _reduce_to(gy, x0.shape), _reduce_to(-gy, x1.shape)
+        return _reduce_to(gy, x0), _reduce_to(-gy, x1)
+
+
+class SubConstant(Function):
+    """``x - c`` for a number ``c`` (not ``x + (-c)``: ``-c`` may not fit an unsigned dtype)."""
+
+    def __init__(self, c):
+        self.c = c
+
+    def forward(self, x):
+        return x - self.c
+
+    def backward(self, gy):
+        return gy
 
 
 class RSubConstant(Function):
@@ -74,7 +105,7 @@ class Mul(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _reduce_to(gy * x1, x0.shape), _reduce_to(gy * x0, x1.shape)
+        return _reduce_to(gy * x1, x0), _reduce_to(gy * x0, x1)
 
 
 class MulConstant(Function):
@@ -96,7 +127,7 @@ class Div(Function):
         x0, x1 = self.inputs
         gx0 = gy / x1
         gx1 = -gx0 * x0 / x1
-        return _reduce_to(gx0, x0.shape), _reduce_to(gx1, x1.shape)
+        return _reduce_to(gx0, x0), _reduce_to(gx1, x1)
 
 
 class DivConstant(Function):
@@ -165,13 +196,14 @@ class Pow(Function):
         y = self.outputs[0]()
         if y is None:
             y = x0**x1
-        gx0 = gy * x1 * x0 ** (x1 - 1)
+        # 0 ** -1 would turn the zero gradient at x0 == x1 == 0 into NaN.
+        gx0 = gy * x1 * x0 ** where(x1.data == 0, 1, x1 - 1)
         # d(x0**x1)/dx1 = y * log(x0); define it as 0 where x0 == 0 (the limit from x0 > 0
         # times the zero factor y) so a zero base does not poison the gradient with NaN.
         positive = x0.data > 0
         safe_x0 = where(positive, x0, 1)
         gx1 = gy * y * log(safe_x0)
-        return _reduce_to(gx0, x0.shape), _reduce_to(gx1, x1.shape)
+        return _reduce_to(gx0, x0), _reduce_to(gx1, x1)
 
 
 def add(x0, x1) -> Variable:
@@ -186,7 +218,7 @@ def add(x0, x1) -> Variable:
 def sub(x0, x1) -> Variable:
     """Elementwise ``x0 - x1`` with broadcasting."""
     if _is_number(x1):
-        return AddConstant(-x1)(x0)
+        return SubConstant(x1)(x0)
     if _is_number(x0):
         return RSubConstant(x0)(x1)
     return Sub()(x0, x1)

@@ -45,6 +45,9 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     if isinstance(axis, _int_types):
         axis = (axis,)
     axes = tuple(sorted(normalize_axis(int(a), max(ndim, 1), op) for a in axis))
+    if ndim == 0:
+        # A 0-d array accepts axis 0 or -1 (as a 1-element view would), reducing nothing.
+        return ()
     if len(set(axes)) != len(axes):
         raise ValueError(f"{op}: repeated axis in {axis}")
     return axes
