@@ -371,7 +371,7 @@ class Function:
 
     Attributes
     ----------
-    inputs : list of Variable
+    inputs : sequence of Variable
         The inputs of the last call (kept only while the graph is recorded).
     outputs : list of weakref.ref
         Weak references to the outputs, so the graph does not keep them alive.

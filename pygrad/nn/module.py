@@ -52,7 +52,8 @@ class LoadReport(NamedTuple):
 
 
 def _variables(values) -> tuple:
-    if isinstance(values, Variable):
+    """The Variables and arrays among a call's inputs or outputs, in order."""
+    if isinstance(values, Variable) or type(values) is np.ndarray or hasattr(values, "xp"):
         return (values,)
     if isinstance(values, (tuple, list)):
         found = ()

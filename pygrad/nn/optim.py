@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from pygrad.backends import device_of, get_array_module, to_device
+from pygrad.core import Variable
 
 __all__ = [
     "Optimizer",
@@ -299,7 +300,8 @@ class WeightDecay:
     def __call__(self, params) -> None:
         for param in params:
             if param.grad is not None:
-                param.grad.data = param.grad.data + self.rate * param.data
+                # A new Variable each: backward may hand one grad object to several leaves.
+                param.grad = Variable(param.grad.data + self.rate * param.data)
 
 
 class ClipGrad:
@@ -311,12 +313,13 @@ class ClipGrad:
         self.max_norm = max_norm
 
     def __call__(self, params) -> None:
-        grads = [param.grad for param in params if param.grad is not None]
-        total = math.sqrt(sum(float((g.data * g.data).sum()) for g in grads))
+        with_grad = [param for param in params if param.grad is not None]
+        total = math.sqrt(sum(float((p.grad.data * p.grad.data).sum()) for p in with_grad))
         rate = self.max_norm / (total + 1e-6)
         if rate < 1:
-            for g in grads:
-                g.data = g.data * rate
+            for param in with_grad:
+                # A new Variable each: backward may hand one grad object to several leaves.
+                param.grad = Variable(param.grad.data * rate)
 
 
 # --- schedulers ----------------------------------------------------------------------------

@@ -224,3 +224,14 @@ def test_schedulers_match_torch(torch):
         tsched.step()
         sched.step()
         assert opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-9)
+
+
+def test_hooks_treat_a_grad_shared_by_two_leaves_once():
+    w1, w2 = Parameter(np.ones(2, np.float32)), Parameter(np.ones(2, np.float32))
+    (w1 + w2).sum().backward()
+    opt = optim.SGD([w1, w2], lr=1.0)
+    opt.add_hook(optim.ClipGrad(1.0))
+    opt.step()
+    # Both grads are ones (global norm 2), clipped to norm 1: each element 0.5.
+    np.testing.assert_allclose(w1.data, np.full(2, 0.5), rtol=1e-5)
+    np.testing.assert_allclose(w2.data, np.full(2, 0.5), rtol=1e-5)

@@ -1,0 +1,484 @@
+"""Pictures of graphs: the computational graph behind a Variable and the layers of a model, as
+DOT source and rendered by Graphviz's ``dot`` program.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from pygrad.core import Function, Parameter, Variable
+from pygrad.utils import topological_order
+
+__all__ = [
+    "get_dot_graph",
+    "plot_dot_graph",
+    "dot_quote",
+    "dot_node",
+    "dot_edge",
+    "dot_digraph",
+    "render_dot",
+    "RenderedGraph",
+    "get_model_dot_graph",
+    "plot_model",
+]
+
+RENDER_FORMATS = ("png", "svg", "pdf")
+
+INSTALL_GRAPHVIZ = (
+    "Graphviz's `dot` program was not found on the PATH; it is needed to draw graphs. "
+    "Install Graphviz with one of: `apt-get install graphviz` (Debian/Ubuntu), "
+    "`brew install graphviz` (macOS), `conda install graphviz` (conda), "
+    "or the installer from https://graphviz.org/download/ (Windows), then try again. "
+    "get_dot_graph() gives the DOT source without Graphviz."
+)
+
+_VARIABLE_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "orange"}
+_PARAMETER_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "gold"}
+_FUNCTION_STYLE = {"shape": "box", "style": "filled", "fillcolor": "lightblue"}
+
+
+# =============================================================================================
+# DOT writing
+# =============================================================================================
+def dot_quote(text) -> str:
+    """Return ``text`` as a double-quoted DOT string.
+
+    Backslashes and double quotes are escaped, and line breaks become DOT's ``\\n`` (a centred
+    line break in a label), so any text is safe as an id or a label.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+        The quoted string, quotes included.
+
+    Examples
+    --------
+    >>> dot_quote('say "hi"\\nbye')
+    '"say \\\\"hi\\\\"\\\\nbye"'
+    """
+    text = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _attributes(attributes: dict) -> str:
+    if not attributes:
+        return ""
+    pairs = ", ".join(f"{key}={dot_quote(value)}" for key, value in attributes.items())
+    return f" [{pairs}]"
+
+
+def dot_node(node_id: str, label: str, **attributes) -> str:
+    """Return one DOT node statement, ``"id" [label="...", ...]``, with every value quoted.
+
+    Parameters
+    ----------
+    node_id : str
+        The node's id (quoted here, so any text works).
+    label : str
+        The text drawn in the node; line breaks are kept.
+    **attributes
+        Further DOT attributes such as ``shape="box"`` or ``fillcolor="orange"``.
+
+    Returns
+    -------
+    str
+    """
+    return f"{dot_quote(node_id)}{_attributes({'label': label, **attributes})}"
+
+
+def dot_edge(tail: str, head: str, **attributes) -> str:
+    """Return one DOT edge statement, ``"tail" -> "head"``, with optional attributes.
+
+    Parameters
+    ----------
+    tail, head : str
+        Ids of the nodes the edge leaves and enters.
+    **attributes
+        DOT edge attributes such as ``label="(2, 3)"``.
+
+    Returns
+    -------
+    str
+    """
+    return f"{dot_quote(tail)} -> {dot_quote(head)}{_attributes(attributes)}"
+
+
+def dot_digraph(statements, name: str = "g", **graph_attributes) -> str:
+    """Return the DOT source of a directed graph made of ``statements``.
+
+    Parameters
+    ----------
+    statements : iterable of str
+        Node and edge statements, as made by :func:`dot_node` and :func:`dot_edge`.
+    name : str
+        The graph's name.
+    **graph_attributes
+        Graph attributes such as ``rankdir="LR"``.
+
+    Returns
+    -------
+    str
+        DOT source ending with a newline.
+    """
+    lines = [f"digraph {dot_quote(name)} {{"]
+    lines += [f"  {key}={dot_quote(value)};" for key, value in graph_attributes.items()]
+    lines += [f"  {statement};" for statement in statements]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# =============================================================================================
+# rendering
+# =============================================================================================
+class RenderedGraph(os.PathLike):
+    """The file written by :func:`render_dot`; Jupyter shows it inline.
+
+    It is a path-like object (``open(graph)``, ``os.fspath(graph)`` work), and offers
+    ``_repr_png_``, ``_repr_svg_`` and ``_repr_pdf_`` for the format it was written in, so
+    evaluating it in a notebook cell displays the picture without needing IPython here.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        Where the picture was written.
+    format : str
+        ``"png"``, ``"svg"`` or ``"pdf"``.
+    """
+
+    def __init__(self, path, format: str):
+        self.path = Path(path)
+        self.format = format
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"RenderedGraph({str(self.path)!r}, format={self.format!r})"
+
+    def _read(self, format: str):
+        if self.format != format:
+            return None
+        return self.path.read_bytes()
+
+    def _repr_png_(self):
+        return self._read("png")
+
+    def _repr_svg_(self):
+        data = self._read("svg")
+        return None if data is None else data.decode("utf-8")
+
+    def _repr_pdf_(self):
+        return self._read("pdf")
+
+
+def _format_of(path: Path) -> str:
+    format = path.suffix.lower().lstrip(".")
+    if format not in RENDER_FORMATS:
+        raise ValueError(
+            f"render_dot: cannot tell the picture format from {str(path)!r}; "
+            f"give a file name ending in .png, .svg or .pdf (got {path.suffix or 'no extension'!r})"
+        )
+    return format
+
+
+def render_dot(source: str, to_file="graph.png") -> RenderedGraph:
+    """Render DOT source to a picture with Graphviz's ``dot`` program.
+
+    Parameters
+    ----------
+    source : str
+        DOT source, e.g. from :func:`get_dot_graph` or :func:`dot_digraph`.
+    to_file : str or os.PathLike
+        Where to write; the extension (``.png``, ``.svg`` or ``.pdf``) picks the format.
+        Missing parent folders are created.
+
+    Returns
+    -------
+    RenderedGraph
+        The written file, path-like and displayed inline by Jupyter.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not one of png, svg, pdf.
+    RuntimeError
+        If ``dot`` is not installed (the message says how to install Graphviz) or fails.
+    """
+    path = Path(os.fspath(to_file)).expanduser()
+    format = _format_of(path)
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RuntimeError(INSTALL_GRAPHVIZ)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # An argument list with the source on stdin: no shell, no temporary file.
+    result = subprocess.run(
+        [dot, f"-T{format}", "-o", str(path)],
+        input=source.encode("utf-8"),
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        message = result.stderr.decode("utf-8", errors="replace").strip()
+        raise RuntimeError(
+            f"render_dot: `dot -T{format}` failed with exit code {result.returncode} "
+            f"while writing {str(path)!r}: {message}"
+        )
+    return RenderedGraph(path, format)
+
+
+# =============================================================================================
+# computational graphs
+# =============================================================================================
+def _variable_label(variable: Variable, verbose: bool) -> str:
+    parts = [variable.name] if variable.name else []
+    if verbose:
+        details = f"{variable.shape} {variable.dtype}"
+        if variable.device != "cpu":
+            details += f" {variable.device}"
+        parts.append(details)
+    return "\n".join(parts)
+
+
+def _function_label(function: Function) -> str:
+    return type(function).__name__
+
+
+def get_dot_graph(output: Variable, verbose: bool = True) -> str:
+    """Return the DOT source of the computational graph behind ``output``.
+
+    Variables are drawn as ellipses labelled with their name (if any) and, when ``verbose``,
+    their shape and dtype (and device when not the CPU); Parameters are filled in a different
+    colour.  Functions are boxes labelled with their class name.  Every use of a variable is
+    an edge of its own, so a variable that feeds two functions (or one function twice) has one
+    edge per use.  Node ids are numbered in the order of the forward pass, so the same graph
+    always gives the same source.
+
+    Parameters
+    ----------
+    output : Variable
+        The variable whose history is drawn.
+    verbose : bool
+        Add shapes and dtypes to the variable labels.
+
+    Returns
+    -------
+    str
+        DOT source; render it with :func:`render_dot` or :func:`plot_dot_graph`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pygrad import Variable, functions as F
+    >>> x = Variable(np.ones((2, 3), np.float32), name="x")
+    >>> source = get_dot_graph(F.tanh(x))
+    >>> '"f0" [label="Tanh"' in source and 'label="x\\\\n(2, 3) float32"' in source
+    True
+    """
+    if not isinstance(output, Variable):
+        raise TypeError(f"get_dot_graph: expected a Variable, got {type(output).__name__}")
+    statements = []
+    ids: dict[int, str] = {}
+
+    def variable_id(variable: Variable) -> str:
+        key = id(variable)
+        if key not in ids:
+            ids[key] = f"v{len(ids)}"
+            style = _PARAMETER_STYLE if isinstance(variable, Parameter) else _VARIABLE_STYLE
+            statements.append(dot_node(ids[key], _variable_label(variable, verbose), **style))
+        return ids[key]
+
+    functions = topological_order(output)
+    if not functions:
+        variable_id(output)
+    for index, function in enumerate(functions):
+        function_id = f"f{index}"
+        statements.append(dot_node(function_id, _function_label(function), **_FUNCTION_STYLE))
+        for x in function.inputs:
+            statements.append(dot_edge(variable_id(x), function_id))
+        for y_ref in function.outputs:
+            y = y_ref()
+            # An output nobody holds any more (an unused result of a multi-output function)
+            # is gone; only the living ones are drawn.
+            if y is not None:
+                statements.append(dot_edge(function_id, variable_id(y)))
+    return dot_digraph(statements)
+
+
+def plot_dot_graph(output: Variable, verbose: bool = True, to_file="graph.png") -> RenderedGraph:
+    """Draw the computational graph behind ``output`` with Graphviz.
+
+    Parameters
+    ----------
+    output : Variable
+        The variable whose history is drawn.
+    verbose : bool
+        Add shapes and dtypes to the variable labels.
+    to_file : str or os.PathLike
+        The picture to write: ``.png``, ``.svg`` or ``.pdf``; parent folders are created.
+
+    Returns
+    -------
+    RenderedGraph
+        The written file, path-like and displayed inline by Jupyter.
+
+    Raises
+    ------
+    RuntimeError
+        If Graphviz's ``dot`` is not installed; the message says how to install it.
+    """
+    return render_dot(get_dot_graph(output, verbose=verbose), to_file)
+
+
+# =============================================================================================
+# models
+# =============================================================================================
+def _shapes_text(shapes) -> str:
+    return ", ".join(str(tuple(shape)) for shape in shapes)
+
+
+def _sources_of(variable: Variable, producers: dict) -> dict:
+    """Walk back from ``variable`` to the nearest variables in ``producers``.
+
+    Returns ``{producer node id: names of the functions crossed on the way}``: the functional
+    ops (such as ``ReLU``) applied between two layers, in the order they ran.
+    """
+    sources = {}
+    stack, seen = [(variable, ())], set()
+    while stack:
+        current, crossed = stack.pop()
+        node = producers.get(id(current))
+        if node is not None:
+            sources.setdefault(node, list(reversed(crossed)))
+            continue
+        creator = getattr(current, "creator", None)  # arrays given to a model have none
+        if creator is None or creator in seen:
+            continue
+        seen.add(creator)
+        crossed += (type(creator).__name__,)
+        stack.extend((x, crossed) for x in reversed(creator.inputs))
+    return sources
+
+
+def _edge_attributes(crossed: list) -> dict:
+    if len(crossed) > 4:
+        crossed = crossed[:2] + ["..."] + crossed[-1:]
+    return {"label": ", ".join(crossed)} if crossed else {}
+
+
+def get_model_dot_graph(model, verbose: bool = True) -> str:
+    """Return the DOT source of the layers a model called in its last forward pass.
+
+    Each leaf layer call is a box labelled with its attribute name and class and, when
+    ``verbose``, its input and output shapes.  Edges follow the data: the functional ops
+    applied between two layers (such as ``ReLU``) label the edge that crosses them.
+
+    Parameters
+    ----------
+    model : pygrad.nn.Module
+        A module that has been called at least once.
+    verbose : bool
+        Add input and output shapes to the labels.
+
+    Returns
+    -------
+    str
+        DOT source; render it with :func:`render_dot`.
+
+    Raises
+    ------
+    RuntimeError
+        If the model has not been called yet.
+    """
+    trace = getattr(model, "_trace", None)
+    if trace is None:
+        raise RuntimeError(
+            f"{type(model).__name__}.plot: the picture shows the layers of the last forward "
+            "pass; call the model on an input first (model(x)), then plot"
+        )
+    names = {id(module): name for name, module in model.named_modules()}
+    statements, producers = [], {}
+    alive = []  # keeps the registered variables alive so that their ids stay unique
+
+    def register(node_id: str, variables) -> None:
+        for ref in variables:
+            variable = ref()
+            if variable is not None:
+                producers[id(variable)] = node_id
+                alive.append(variable)
+
+    def edges_into(node_id: str, variables, previous) -> list:
+        edges = []
+        for ref in variables:
+            variable = ref()
+            if variable is not None:
+                for source, crossed in _sources_of(variable, producers).items():
+                    edges.append(dot_edge(source, node_id, **_edge_attributes(crossed)))
+        if not edges and previous is not None:
+            # The variables are gone (or came from elsewhere): assume the layers ran in a chain.
+            edges.append(dot_edge(previous, node_id, style="dashed"))
+        return edges
+
+    def label(title: str, details: str) -> str:
+        return f"{title}\n{details}" if verbose else title
+
+    for index, (ref, shape) in enumerate(zip(trace.inputs, trace.input_shapes)):
+        statements.append(dot_node(f"in{index}", label("input", str(shape)), **_VARIABLE_STYLE))
+        register(f"in{index}", [ref])
+    previous = "in0" if trace.inputs else None
+    for index, call in enumerate(trace.calls):
+        node_id = f"layer{index}"
+        name = names.get(id(call.module)) or ""
+        title = type(call.module).__name__
+        title = f"{name}: {title}" if name else title
+        details = "\n".join(
+            f"{side}: {_shapes_text(shapes)}"
+            for side, shapes in (("in", call.input_shapes), ("out", call.output_shapes))
+            if shapes
+        )
+        # Edges are found before the outputs are registered: a layer that returns its input
+        # (dropout in eval mode) must not be drawn feeding itself.
+        edges = edges_into(node_id, call.inputs, previous)
+        statements.append(dot_node(node_id, label(title, details), **_FUNCTION_STYLE))
+        statements += edges
+        register(node_id, call.outputs)
+        previous = node_id
+    for index, (ref, shape) in enumerate(zip(trace.outputs, trace.output_shapes)):
+        node_id = f"out{index}"
+        edges = edges_into(node_id, [ref], previous)
+        statements.append(dot_node(node_id, label("output", str(shape)), **_VARIABLE_STYLE))
+        statements += edges
+    return dot_digraph(statements)
+
+
+def plot_model(model, to_file="model.png", verbose: bool = True) -> RenderedGraph:
+    """Draw the layers a model called in its last forward pass (see :meth:`nn.Module.plot`).
+
+    Parameters
+    ----------
+    model : pygrad.nn.Module
+        A module that has been called at least once.
+    to_file : str or os.PathLike
+        The picture to write: ``.png``, ``.svg`` or ``.pdf``; parent folders are created.
+    verbose : bool
+        Add input and output shapes to the labels.
+
+    Returns
+    -------
+    RenderedGraph
+        The written file, path-like and displayed inline by Jupyter.
+
+    Raises
+    ------
+    RuntimeError
+        Before any forward pass, or when Graphviz's ``dot`` is not installed.
+    """
+    return render_dot(get_model_dot_graph(model, verbose=verbose), to_file)

@@ -1,0 +1,146 @@
+"""nn.Module: registration, walking, modes, weight dicts, checkpoints and repr."""
+
+import numpy as np
+import pytest
+
+from pygrad import Parameter, Variable, nn
+from pygrad import functions as F
+
+
+class NeuralNet(nn.Module):
+    def __init__(self, num_input=6, num_hidden=5, num_class=3, dropout=0.5):
+        super().__init__()
+        self.fc1 = nn.Linear(num_input, num_hidden)
+        self.fc2 = nn.Linear(num_hidden, num_class)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        x = self.fc1(x)
+        x = F.relu(x)
+        x = self.fc2(x)
+        return self.dropout(x)
+
+
+def test_parameters_and_modules_register_in_definition_order():
+    model = NeuralNet()
+    assert [name for name, _ in model.named_params()] == ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
+    assert list(model.params()) == list(model.parameters())
+    assert all(isinstance(p, Parameter) and p.dtype == np.float32 for p in model.params())
+    assert [type(m).__name__ for m in model.children()] == ["Linear", "Linear", "Dropout"]
+
+
+def test_a_shared_parameter_is_listed_once():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    model[1].W = model[0].W
+    assert len(list(model.params())) == 3
+
+
+def test_reassigning_an_attribute_unregisters_it():
+    model = NeuralNet()
+    model.fc2 = None
+    assert [name for name, _ in model.named_params()] == ["fc1.W", "fc1.b"]
+
+
+def test_train_and_eval_reach_every_sub_module():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(0.5)))
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+
+
+def test_dropout_is_identity_in_eval_mode(rng):
+    model = NeuralNet(dropout=0.9).eval()
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(model(x).data, model(x).data)
+
+
+def test_grads_reach_every_parameter_and_zero_grad_clears_them(rng):
+    model = NeuralNet(dropout=0.0)
+    loss = F.sum(model(rng.standard_normal((4, 6)).astype(np.float32)) ** 2)
+    loss.backward()
+    for name, param in model.named_params():
+        assert param.grad is not None, name
+        assert param.grad.dtype == np.float32
+        assert param.grad.shape == param.shape
+    model.zero_grad()
+    assert all(p.grad is None for p in model.params())
+
+
+def test_weight_dict_is_nested_by_layer():
+    model = NeuralNet()
+    weights = model.weight_dict()
+    assert list(weights) == ["fc1", "fc2"]
+    assert set(weights["fc1"]) == {"W", "b"}
+    assert weights["fc1"]["W"].shape == (6, 5)
+
+
+def test_load_weight_dict_round_trip(rng):
+    source, target = NeuralNet(), NeuralNet()
+    report = target.load_weight_dict(source.weight_dict())
+    assert report.missing_keys == report.unexpected_keys == report.mismatched == []
+    for (name, a), (_, b) in zip(source.named_params(), target.named_params()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_load_weight_dict_strict_errors_name_the_parameter_and_both_shapes():
+    model = NeuralNet()
+    weights = model.weight_dict()
+    weights["fc1"]["W"] = np.zeros((7, 5), np.float32)
+    with pytest.raises(ValueError, match=r"fc1\.W.*\(6, 5\).*\(7, 5\)"):
+        model.load_weight_dict(weights)
+    weights = model.weight_dict()
+    del weights["fc2"]["b"]
+    with pytest.raises(KeyError, match=r"fc2\.b"):
+        model.load_weight_dict(weights)
+    weights = model.weight_dict()
+    weights["fc3"] = {"W": np.zeros(2, np.float32)}
+    with pytest.raises(KeyError, match=r"fc3\.W"):
+        model.load_weight_dict(weights)
+
+
+def test_load_weight_dict_non_strict_loads_what_matches_and_reports_the_rest():
+    model = NeuralNet()
+    weights = model.weight_dict()
+    new_w = np.full((6, 5), 0.25, np.float32)
+    weights = {"fc1": {"W": new_w, "b": np.zeros(9, np.float32)}, "extra": {"x": np.ones(1)}}
+    report = model.load_weight_dict(weights, strict=False)
+    np.testing.assert_array_equal(model.fc1.W.data, new_w)
+    assert report.missing_keys == ["fc2.W", "fc2.b"]
+    assert report.unexpected_keys == ["extra.x"]
+    assert [m[0] for m in report.mismatched] == ["fc1.b"]
+
+
+def test_save_and_load_round_trip_exactly(tmp_path):
+    model, other = NeuralNet(), NeuralNet()
+    model.save(tmp_path / "ckpt" / "model")
+    path = tmp_path / "ckpt" / "model.npy"
+    assert path.exists()
+    np.load(path, allow_pickle=False)
+    other.load(path)
+    for (name, a), (_, b) in zip(model.named_params(), other.named_params()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_map_parameters_replaces_data():
+    model = NeuralNet()
+    model.map_parameters(lambda data: data * 0)
+    assert all(not p.data.any() for p in model.params())
+
+
+def test_repr_is_a_tree_of_layers_with_sizes():
+    text = repr(NeuralNet())
+    assert text.splitlines()[0] == "NeuralNet("
+    assert "(fc1): Linear(in_size=6, out_size=5, bias=True)" in text
+    assert "(dropout): Dropout(dropout=0.5)" in text
+
+
+def test_forward_records_the_layer_calls_for_plotting(rng):
+    model = NeuralNet()
+    x = Variable(rng.standard_normal((2, 6)).astype(np.float32))
+    y = model(x)
+    trace = model._trace
+    assert [call.module for call in trace.calls] == [model.fc1, model.fc2, model.dropout]
+    assert trace.calls[0].input_shapes == ((2, 6),)
+    assert trace.calls[1].output_shapes == ((2, 3),)
+    assert trace.outputs[0]() is y
