@@ -37,6 +37,7 @@ __all__ = [
 _F = None
 
 _ndarray = np.ndarray
+_new_variable = object.__new__
 _generic = np.generic
 _scalar_types = (int, float, bool, np.number, np.bool_)
 _data_kinds = "biufc"
@@ -386,29 +387,49 @@ class Function:
             if not isinstance(x, Variable):
                 inputs = _coerce_inputs(inputs)
                 break
-        xs = [x.data for x in inputs]
-        if len(xs) > 1:
+        if len(inputs) == 1:
+            ys = self.forward(inputs[0].data)
+        else:
+            xs = [x.data for x in inputs]
             kind = type(xs[0])
             for a in xs:
                 if type(a) is not kind:
                     raise _devices_error(self, xs)
             if kind is not _ndarray and len({device_of(a) for a in xs}) > 1:
                 raise _devices_error(self, xs)
-        ys = self.forward(*xs)
-        if type(ys) is not tuple:
-            ys = (ys,)
-        outputs = [Variable(y if type(y) is _ndarray else as_array_output(y)) for y in ys]
-        if Config.enable_backprop:
+            ys = self.forward(*xs)
+        record = Config.enable_backprop
+        if record:
             generation = (
-                max([x.generation for x in inputs]) if len(inputs) > 1 else inputs[0].generation
+                inputs[0].generation if len(inputs) == 1 else max([x.generation for x in inputs])
             )
             self.generation = generation
-            for output in outputs:
-                output.creator = self
-                output.generation = generation + 1
             self.inputs = inputs
-            self.outputs = [weakref.ref(output) for output in outputs]
-        return outputs if len(outputs) > 1 else outputs[0]
+        # The output Variables are built here rather than through Variable.__init__: this is
+        # the hot path of every op, and forward results need no validation.
+        if type(ys) is not tuple:
+            y = _new_variable(Variable)
+            y.data = ys if type(ys) is _ndarray else as_array_output(ys)
+            y.name = y.grad = None
+            if record:
+                y.creator = self
+                y.generation = generation + 1
+                self.outputs = [weakref.ref(y)]
+            else:
+                y.creator = None
+                y.generation = 0
+            return y
+        outputs = []
+        for data in ys:
+            y = _new_variable(Variable)
+            y.data = data if type(data) is _ndarray else as_array_output(data)
+            y.name = y.grad = None
+            y.creator = self if record else None
+            y.generation = generation + 1 if record else 0
+            outputs.append(y)
+        if record:
+            self.outputs = [weakref.ref(y) for y in outputs]
+        return outputs
 
     def forward(self, *xs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward")

@@ -182,8 +182,18 @@ class Tanh(Function):
         return get_array_module(x).tanh(x)
 
     def backward(self, gy):
-        y = _output_of(self)
+        return TanhGrad()(_output_of(self), gy)
+
+
+class TanhGrad(Function):
+    """``gy * (1 - y**2)`` in one op: the backward of tanh, itself differentiable."""
+
+    def forward(self, y, gy):
         return gy * (1 - y * y)
+
+    def backward(self, ggx):
+        y, gy = self.inputs
+        return ggx * gy * -2 * y, ggx * (1 - y * y)
 
 
 def tanh(x) -> Variable:
