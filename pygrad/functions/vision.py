@@ -1,3 +1,672 @@
-"""TODO"""
+"""Vision functions on ``(N, C, H, W)`` batches: convolution, transposed convolution, pooling,
+and the im2col/col2im rearrangements they are built on.
 
-__all__ = []
+Windows are read through one strided view of the (padded) input, so a convolution is one copy
+and one matrix product; col2im adds the kernel offsets back one at a time (``kh * kw`` slice
+additions, never a loop over pixels or samples).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pygrad.backends import get_array_module
+from pygrad.core import Function, Variable, as_variable
+from pygrad.functions.reduction import sum as reduce_sum
+from pygrad.functions.shape import broadcast_to, reshape
+
+__all__ = [
+    "conv2d",
+    "deconv2d",
+    "max_pooling",
+    "average_pooling",
+    "im2col",
+    "col2im",
+]
+
+_int_types = (int, np.integer)
+
+
+# =============================================================================================
+# sizes and validation
+# =============================================================================================
+def conv_outsize(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Output length of a convolution along one axis: ``(size + 2*pad - kernel) // stride + 1``."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def deconv_outsize(size: int, kernel: int, stride: int, pad: int) -> int:
+    """Default output length of a transposed convolution: ``(size - 1)*stride + kernel - 2*pad``."""
+    return (size - 1) * stride + kernel - 2 * pad
+
+
+def _pair(value, name: str, op: str, minimum: int) -> tuple:
+    """``value`` (an int or a pair of ints) as a pair, each at least ``minimum``."""
+    pair = (value, value) if isinstance(value, _int_types) else value
+    if not isinstance(pair, (tuple, list)) or not all(
+        isinstance(v, _int_types) and not isinstance(v, bool) for v in pair
+    ):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if len(pair) != 2 or any(v < minimum for v in pair):
+        raise ValueError(
+            f"{op}: {name} must be an int or a pair of ints, each at least {minimum}, got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def _check_image(x: Variable, op: str, name: str = "x") -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected {name} of shape (N, C, H, W), got shape {x.shape}")
+
+
+def _check_window(in_shape: tuple, kernel: tuple, pad: tuple, op: str, name: str = "x") -> None:
+    """Raise unless a ``kernel`` window fits in the spatial axes of ``in_shape`` after padding."""
+    padded = (in_shape[2] + 2 * pad[0], in_shape[3] + 2 * pad[1])
+    if kernel[0] > padded[0] or kernel[1] > padded[1]:
+        raise ValueError(
+            f"{op}: kernel {kernel} is larger than the padded input {padded} "
+            f"({name} of shape {in_shape} with pad {pad})"
+        )
+
+
+def _check_bias(b: Variable, channels: int, op: str, W: Variable) -> None:
+    if b.shape != (channels,):
+        raise ValueError(
+            f"{op}: expected b of shape ({channels},) for W of shape {W.shape}, got {b.shape}"
+        )
+
+
+def _lowest(dtype):
+    """The value that loses every max: -inf for floats, the minimum for integers."""
+    if dtype.kind == "f":
+        return -np.inf
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min
+    return 0
+
+
+# =============================================================================================
+# array-level im2col / col2im (shared by every backend: they take xp from their input)
+# =============================================================================================
+def im2col_array(
+    x, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, to_matrix: bool, pad_value=0
+):
+    """Gather the ``kh x kw`` windows of an image batch.
+
+    Parameters
+    ----------
+    x : array
+        Shape ``(N, C, H, W)``.
+    kh, kw, sh, sw, ph, pw : int
+        Kernel size, stride and padding along the height and the width.
+    to_matrix : bool
+        Return the ``(N * OH * OW, C * kh * kw)`` matrix (a copy) instead of the view.
+    pad_value : scalar
+        Value of the padding (``-inf`` lets max pooling ignore it).
+
+    Returns
+    -------
+    array
+        A read-only strided view of shape ``(N, C, kh, kw, OH, OW)`` into ``x`` (or into its
+        padded copy), or the matrix when ``to_matrix`` is set.
+    """
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    out_h, out_w = conv_outsize(h, kh, sh, ph), conv_outsize(w, kw, sw, pw)
+    if ph or pw:
+        padded = xp.full((n, c, h + 2 * ph, w + 2 * pw), pad_value, dtype=x.dtype)
+        padded[:, :, ph : ph + h, pw : pw + w] = x
+    else:
+        padded = x
+    s_n, s_c, s_h, s_w = padded.strides
+    col = xp.lib.stride_tricks.as_strided(
+        padded,
+        shape=(n, c, kh, kw, out_h, out_w),
+        strides=(s_n, s_c, s_h, s_w, s_h * sh, s_w * sw),
+        writeable=False,
+    )
+    if to_matrix:
+        col = col.transpose(0, 4, 5, 1, 2, 3).reshape(n * out_h * out_w, c * kh * kw)
+    return col
+
+
+def col2im_array(
+    col, input_shape: tuple, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, to_matrix: bool
+):
+    """Add windows back into an image batch: the adjoint of :func:`im2col_array`.
+
+    Parameters
+    ----------
+    col : array
+        Shape ``(N, C, kh, kw, OH, OW)``, or ``(N * OH * OW, C * kh * kw)`` when ``to_matrix``.
+    input_shape : tuple of int
+        ``(N, C, H, W)``, the shape of the image the windows were taken from.
+    kh, kw, sh, sw, ph, pw : int
+        Kernel size, stride and padding along the height and the width.
+
+    Returns
+    -------
+    array
+        Shape ``(N, C, H, W)``; where windows overlap their values are summed, and what falls
+        on the padding is dropped.
+    """
+    xp = get_array_module(col)
+    n, c, h, w = input_shape
+    out_h, out_w = conv_outsize(h, kh, sh, ph), conv_outsize(w, kw, sw, pw)
+    if to_matrix:
+        col = col.reshape(n, out_h, out_w, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+    img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    for i, j, window in kernel_offsets(kh, kw, sh, sw, out_h, out_w):
+        img[window] += col[:, :, i, j]
+    return unpad(img, ph, pw)
+
+
+def kernel_offsets(kh: int, kw: int, sh: int, sw: int, out_h: int, out_w: int) -> list:
+    """Every kernel offset ``(i, j)`` with the index of the padded image it reads in each window.
+
+    ``padded[window]`` has shape ``(N, C, OH, OW)`` and equals ``im2col(...)[:, :, i, j]``, so
+    loops over these ``kh * kw`` offsets replace loops over pixels.
+    """
+    span_h, span_w = sh * (out_h - 1) + 1, sw * (out_w - 1) + 1
+    return [
+        (i, j, (slice(None), slice(None), slice(i, i + span_h, sh), slice(j, j + span_w, sw)))
+        for i in range(kh)
+        for j in range(kw)
+    ]
+
+
+def unpad(img, ph: int, pw: int):
+    """The view of a padded ``(N, C, H + 2 * ph, W + 2 * pw)`` image without its padding."""
+    if not (ph or pw):
+        return img
+    return img[:, :, ph : img.shape[2] - ph, pw : img.shape[3] - pw]
+
+
+# =============================================================================================
+# im2col / col2im as Functions
+# =============================================================================================
+class Im2col(Function):
+    def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple, to_matrix: bool):
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+        self.to_matrix = to_matrix
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return im2col_array(x, *self.kernel_size, *self.stride, *self.pad, self.to_matrix)
+
+    def backward(self, gy):
+        return Col2im(self.input_shape, self.kernel_size, self.stride, self.pad, self.to_matrix)(gy)
+
+
+class Col2im(Function):
+    def __init__(
+        self, input_shape: tuple, kernel_size: tuple, stride: tuple, pad: tuple, to_matrix: bool
+    ):
+        self.input_shape = input_shape
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+        self.to_matrix = to_matrix
+
+    def forward(self, col):
+        return col2im_array(
+            col, self.input_shape, *self.kernel_size, *self.stride, *self.pad, self.to_matrix
+        )
+
+    def backward(self, gx):
+        return Im2col(self.kernel_size, self.stride, self.pad, self.to_matrix)(gx)
+
+
+def im2col(x, kernel_size, stride=1, pad=0, to_matrix: bool = True) -> Variable:
+    """Extract the sliding windows of an image batch, differentiably.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Shape ``(N, C, H, W)``.
+    kernel_size, stride, pad : int or (int, int)
+        Window size, step and zero padding along the height and the width.
+    to_matrix : bool
+        Return one row per output position instead of the 6-D layout.
+
+    Returns
+    -------
+    Variable
+        Shape ``(N * OH * OW, C * kh * kw)`` when ``to_matrix``, else ``(N, C, kh, kw, OH, OW)``
+        (a read-only view of ``x`` when there is no padding), where
+        ``OH = (H + 2 * ph - kh) // sh + 1`` and likewise for ``OW``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-D or the kernel does not fit in the padded input.
+    """
+    x = as_variable(x)
+    kernel_size = _pair(kernel_size, "kernel_size", "im2col", 1)
+    stride, pad = _pair(stride, "stride", "im2col", 1), _pair(pad, "pad", "im2col", 0)
+    _check_image(x, "im2col")
+    _check_window(x.shape, kernel_size, pad, "im2col")
+    return Im2col(kernel_size, stride, pad, bool(to_matrix))(x)
+
+
+def col2im(col, input_shape, kernel_size, stride=1, pad=0, to_matrix: bool = True) -> Variable:
+    """Sum windows back into an image batch (the adjoint of :func:`im2col`), differentiably.
+
+    Parameters
+    ----------
+    col : Variable or array
+        Shape ``(N * OH * OW, C * kh * kw)`` when ``to_matrix``, else ``(N, C, kh, kw, OH, OW)``.
+    input_shape : tuple of int
+        ``(N, C, H, W)``, the shape of the image.
+    kernel_size, stride, pad : int or (int, int)
+        Window size, step and zero padding along the height and the width.
+    to_matrix : bool
+        Whether ``col`` is in the matrix layout.
+
+    Returns
+    -------
+    Variable
+        Shape ``(N, C, H, W)``: every window entry added to the pixel it came from (entries
+        that fall on the padding are dropped).
+
+    Raises
+    ------
+    ValueError
+        If ``input_shape`` is not 4 positive ints, the kernel does not fit in the padded image,
+        or ``col`` does not have the shape those sizes imply.
+    """
+    col = as_variable(col)
+    kernel_size = _pair(kernel_size, "kernel_size", "col2im", 1)
+    stride, pad = _pair(stride, "stride", "col2im", 1), _pair(pad, "pad", "col2im", 0)
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if shape is None or len(shape) != 4 or not all(isinstance(s, _int_types) for s in shape):
+        raise ValueError(f"col2im: input_shape must be (N, C, H, W), got {input_shape!r}")
+    shape = tuple(int(s) for s in shape)
+    _check_window(shape, kernel_size, pad, "col2im", "input_shape")
+    (n, c, h, w), (kh, kw) = shape, kernel_size
+    out_h = conv_outsize(h, kh, stride[0], pad[0])
+    out_w = conv_outsize(w, kw, stride[1], pad[1])
+    expected = (n * out_h * out_w, c * kh * kw) if to_matrix else (n, c, kh, kw, out_h, out_w)
+    if col.shape != expected:
+        raise ValueError(
+            f"col2im: expected col of shape {expected} for input_shape {shape}, kernel "
+            f"{kernel_size}, stride {stride}, pad {pad} and to_matrix={bool(to_matrix)}, "
+            f"got {col.shape}"
+        )
+    return Col2im(shape, kernel_size, stride, pad, bool(to_matrix))(col)
+
+
+# =============================================================================================
+# convolution and transposed convolution
+# =============================================================================================
+def _add_channel_bias(y, b):
+    """``y + b`` with ``b`` along the channel axis of ``y`` (axis 0 of a 2-D ``y``, else 1);
+    in place when that keeps NumPy's dtype."""
+    b = b.reshape(-1, 1) if y.ndim == 2 else b.reshape(-1, 1, 1)
+    if y.dtype == b.dtype:
+        y += b
+        return y
+    return y + b
+
+
+class Conv2d(Function):
+    def __init__(self, stride: tuple, pad: tuple):
+        self.stride, self.pad = stride, pad
+
+    def forward(self, x, W, b=None):
+        xp = get_array_module(x)
+        out_channels, channels, kh, kw = W.shape
+        col = im2col_array(x, kh, kw, *self.stride, *self.pad, to_matrix=False)
+        n, _, _, _, out_h, out_w = col.shape
+        # One copy lays the windows out as (C*kh*kw, N*OH*OW), reading whole rows of the
+        # input, so that the convolution is a single matrix product.
+        col = col.transpose(1, 2, 3, 0, 4, 5).reshape(channels * kh * kw, -1)
+        y = xp.matmul(W.reshape(out_channels, -1), col)
+        if b is not None:
+            y = _add_channel_bias(y, b)
+        # A channels-first view of the (OC, N, OH, OW) product: no copy is needed.
+        return y.reshape(out_channels, n, out_h, out_w).transpose(1, 0, 2, 3)
+
+    def backward(self, gy):
+        x, W = self.inputs[0], self.inputs[1]
+        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, W)
+        gW = Conv2dGradW(W.shape[2:], self.stride, self.pad)(x, gy)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, reduce_sum(gy, axis=(0, 2, 3))
+
+
+class Deconv2d(Function):
+    def __init__(self, stride: tuple, pad: tuple, outsize: tuple):
+        self.stride, self.pad, self.outsize = stride, pad, outsize
+
+    def forward(self, x, W, b=None):
+        xp = get_array_module(x)
+        in_channels, out_channels, kh, kw = W.shape
+        n, _, h, w = x.shape
+        # The windows of the output, (OC*kh*kw, N*H*W), from a single matrix product.
+        x = x.transpose(1, 0, 2, 3).reshape(in_channels, -1)
+        col = xp.matmul(W.reshape(in_channels, -1).T, x)
+        # col2im treats the two leading axes alike; keeping the product's (OC, N) order makes
+        # each of its slice additions run over long contiguous rows.
+        col = col.reshape(out_channels, kh, kw, n, h, w).transpose(0, 3, 1, 2, 4, 5)
+        y = col2im_array(
+            col, (out_channels, n, *self.outsize), kh, kw, *self.stride, *self.pad, False
+        )
+        y = y.transpose(1, 0, 2, 3)
+        if b is not None:
+            y = _add_channel_bias(y, b)
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[0], self.inputs[1]
+        gx = Conv2d(self.stride, self.pad)(gy, W)
+        gW = Conv2dGradW(W.shape[2:], self.stride, self.pad)(gy, x)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, reduce_sum(gy, axis=(0, 2, 3))
+
+
+class Conv2dGradW(Function):
+    """The gradient of a convolution's weight, ``(OC, C, kh, kw)``, from its input and ``gy``."""
+
+    def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple):
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+
+    def forward(self, x, gy):
+        xp = get_array_module(x)
+        channels = x.shape[1]
+        out_channels = gy.shape[1]
+        col = im2col_array(x, *self.kernel_size, *self.stride, *self.pad, to_matrix=False)
+        col = col.transpose(1, 2, 3, 0, 4, 5).reshape(channels * col.shape[2] * col.shape[3], -1)
+        gy = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)
+        return xp.matmul(gy, col.T).reshape(out_channels, channels, *self.kernel_size)
+
+    def backward(self, ggW):
+        x, gy = self.inputs
+        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, ggW)
+        ggy = Conv2d(self.stride, self.pad)(x, ggW)
+        return gx, ggy
+
+
+def conv2d(x, W, b=None, stride=1, pad=0) -> Variable:
+    """2-D convolution (cross-correlation, as in every deep-learning framework).
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of shape ``(N, C, H, W)``.
+    W : Variable or array
+        Filters of shape ``(OC, C, kh, kw)``.
+    b : Variable or array, optional
+        Bias of shape ``(OC,)``; none when None.
+    stride, pad : int or (int, int)
+        Step of the window and zero padding along the height and the width.
+
+    Returns
+    -------
+    Variable
+        Shape ``(N, OC, OH, OW)`` with ``OH = (H + 2 * ph - kh) // sh + 1`` and likewise
+        ``OW``:
+        ``y[n, o, i, j] = b[o] + sum(W[o] * x_padded[n, :, i*sh : i*sh+kh, j*sw : j*sw+kw])``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``W`` is not 4-D, their channels differ, ``b`` is not ``(OC,)``, or the
+        kernel is larger than the padded input.
+    """
+    x, W = as_variable(x), as_variable(W)
+    stride, pad = _pair(stride, "stride", "conv2d", 1), _pair(pad, "pad", "conv2d", 0)
+    _check_image(x, "conv2d")
+    if W.ndim != 4:
+        raise ValueError(
+            f"conv2d: expected W of shape (out_channels, in_channels, kh, kw), got {W.shape}"
+        )
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(
+            f"conv2d: x of shape {x.shape} has {x.shape[1]} channels but W of shape {W.shape} "
+            f"expects {W.shape[1]} (W is (out_channels, in_channels, kh, kw))"
+        )
+    _check_window(x.shape, W.shape[2:], pad, "conv2d")
+    if b is None:
+        return Conv2d(stride, pad)(x, W)
+    b = as_variable(b, like=x)
+    _check_bias(b, W.shape[0], "conv2d", W)
+    return Conv2d(stride, pad)(x, W, b)
+
+
+def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None) -> Variable:
+    """2-D transposed convolution (deconvolution): the gradient of :func:`conv2d` for its input.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of shape ``(N, C, H, W)``.
+    W : Variable or array
+        Filters of shape ``(C, OC, kh, kw)`` (input channels first, as in Chainer and PyTorch).
+    b : Variable or array, optional
+        Bias of shape ``(OC,)``; none when None.
+    stride, pad : int or (int, int)
+        Stride and padding of the convolution this one transposes.
+    outsize : int or (int, int), optional
+        Output height and width; by default ``(H - 1) * sh + kh - 2 * ph`` and likewise.  Any
+        size a convolution with the same kernel, stride and pad maps back to ``(H, W)`` is
+        allowed (up to ``stride - 1`` more than the default).
+
+    Returns
+    -------
+    Variable
+        Shape ``(N, OC, OH, OW)``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``W`` is not 4-D, their channels differ, ``b`` is not ``(OC,)``, or the
+        output size is not positive or inconsistent with ``(H, W)``.
+    """
+    x, W = as_variable(x), as_variable(W)
+    stride, pad = _pair(stride, "stride", "deconv2d", 1), _pair(pad, "pad", "deconv2d", 0)
+    _check_image(x, "deconv2d")
+    if W.ndim != 4:
+        raise ValueError(
+            f"deconv2d: expected W of shape (in_channels, out_channels, kh, kw), got {W.shape}"
+        )
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"deconv2d: x of shape {x.shape} has {x.shape[1]} channels but W of shape {W.shape} "
+            f"expects {W.shape[0]} (W is (in_channels, out_channels, kh, kw))"
+        )
+    kernel = W.shape[2:]
+    if outsize is None:
+        outsize = tuple(
+            deconv_outsize(size, k, s, p) for size, k, s, p in zip(x.shape[2:], kernel, stride, pad)
+        )
+        if min(outsize) < 1:
+            raise ValueError(
+                f"deconv2d: the output size {outsize} of x of shape {x.shape} with kernel "
+                f"{kernel}, stride {stride} and pad {pad} is not positive"
+            )
+    else:
+        outsize = _pair(outsize, "outsize", "deconv2d", 1)
+        back = tuple(conv_outsize(o, k, s, p) for o, k, s, p in zip(outsize, kernel, stride, pad))
+        if back != x.shape[2:]:
+            raise ValueError(
+                f"deconv2d: outsize {outsize} does not fit x of shape {x.shape} with kernel "
+                f"{kernel}, stride {stride} and pad {pad}: a convolution maps it to {back}, "
+                f"not {x.shape[2:]}"
+            )
+    if b is None:
+        return Deconv2d(stride, pad, outsize)(x, W)
+    b = as_variable(b, like=x)
+    _check_bias(b, W.shape[1], "deconv2d", W)
+    return Deconv2d(stride, pad, outsize)(x, W, b)
+
+
+# =============================================================================================
+# pooling
+# =============================================================================================
+class MaxPooling(Function):
+    def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple):
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.input_shape = x.shape
+        kh, kw = self.kernel_size
+        col = im2col_array(x, kh, kw, *self.stride, *self.pad, False, pad_value=_lowest(x.dtype))
+        # A running max over the kernel offsets reads the strided view without copying it.
+        # ``indexes`` records which offset won each window (the first one on ties) for
+        # backward; offsets only grow, so ``maximum`` updates it where ``better`` holds, and
+        # these plain ufuncs run several times faster than ``where`` on random masks.
+        y = col[:, :, 0, 0]
+        indexes = xp.zeros(y.shape, dtype=np.int32)
+        for offset in range(1, kh * kw):
+            candidate = col[:, :, offset // kw, offset % kw]
+            indexes = xp.maximum(indexes, (candidate > y) * np.int32(offset))
+            y = xp.maximum(y, candidate)
+        self.indexes = indexes
+        # A 1x1 window would hand back a read-only view of the input.
+        return y if kh * kw > 1 else y.copy()
+
+    def backward(self, gy):
+        return MaxPoolingGrad(self)(gy)
+
+
+class MaxPoolingGrad(Function):
+    """Send each output gradient to the input pixel that won its window (summed on overlaps)."""
+
+    def __init__(self, pool: MaxPooling):
+        self.pool = pool
+
+    def forward(self, gy):
+        xp = get_array_module(gy)
+        pool = self.pool
+        n, c, h, w = pool.input_shape
+        (ph, pw), out_h, out_w = pool.pad, gy.shape[2], gy.shape[3]
+        img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        offsets = kernel_offsets(*pool.kernel_size, *pool.stride, out_h, out_w)
+        # A product with the mask is much faster than ``where`` (a non-finite gradient then
+        # spreads over its window, which only happens once training has diverged anyway).
+        for offset, (_, _, window) in enumerate(offsets):
+            img[window] += (pool.indexes == offset) * gy
+        return unpad(img, ph, pw)
+
+    def backward(self, ggx):
+        return MaxPoolingGather(self.pool)(ggx)
+
+
+class MaxPoolingGather(Function):
+    """Read, for every window, the value at the position that won the max pooling."""
+
+    def __init__(self, pool: MaxPooling):
+        self.pool = pool
+
+    def forward(self, x):
+        pool = self.pool
+        kh, kw = pool.kernel_size
+        col = im2col_array(x, kh, kw, *pool.stride, *pool.pad, False)
+        y = (pool.indexes == 0) * col[:, :, 0, 0]
+        for offset in range(1, kh * kw):
+            y += (pool.indexes == offset) * col[:, :, offset // kw, offset % kw]
+        return y
+
+    def backward(self, gy):
+        return MaxPoolingGrad(self.pool)(gy)
+
+
+class AveragePooling(Function):
+    def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple):
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        kh, kw = self.kernel_size
+        col = im2col_array(x, kh, kw, *self.stride, *self.pad, False)
+        # Adding the kernel offsets one by one is many times faster than reducing the strided
+        # view over its kernel axes; integer inputs average to floats, as in NumPy's mean.
+        y = col[:, :, 0, 0].astype(np.result_type(x.dtype, 1.0))
+        for offset in range(1, kh * kw):
+            y += col[:, :, offset // kw, offset % kw]
+        y /= kh * kw
+        return y
+
+    def backward(self, gy):
+        kh, kw = self.kernel_size
+        n, c, out_h, out_w = gy.shape
+        gcol = reshape(gy / (kh * kw), (n, c, 1, 1, out_h, out_w))
+        gcol = broadcast_to(gcol, (n, c, kh, kw, out_h, out_w))
+        return Col2im(self.input_shape, self.kernel_size, self.stride, self.pad, False)(gcol)
+
+
+def _pooling_args(x, kernel_size, stride, pad, op: str):
+    x = as_variable(x)
+    kernel_size = _pair(kernel_size, "kernel_size", op, 1)
+    stride = kernel_size if stride is None else _pair(stride, "stride", op, 1)
+    pad = _pair(pad, "pad", op, 0)
+    _check_image(x, op)
+    _check_window(x.shape, kernel_size, pad, op)
+    if pad[0] >= kernel_size[0] or pad[1] >= kernel_size[1]:
+        raise ValueError(
+            f"{op}: pad {pad} must be smaller than kernel_size {kernel_size}, or a window could "
+            "hold nothing but padding"
+        )
+    return x, kernel_size, stride, pad
+
+
+def max_pooling(x, kernel_size, stride=None, pad=0) -> Variable:
+    """2-D max pooling: the largest value of every window.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of shape ``(N, C, H, W)``.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Step of the window; ``kernel_size`` when None.
+    pad : int or (int, int)
+        Padding along the height and the width; it never wins a max.
+
+    Returns
+    -------
+    Variable
+        Shape ``(N, C, OH, OW)`` with ``OH = (H + 2 * ph - kh) // sh + 1`` and likewise ``OW``.
+        The gradient goes to the first maximal entry of each window.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-D, the kernel does not fit in the padded input, or ``pad`` is not
+        smaller than ``kernel_size``.
+    """
+    x, kernel_size, stride, pad = _pooling_args(x, kernel_size, stride, pad, "max_pooling")
+    return MaxPooling(kernel_size, stride, pad)(x)
+
+
+def average_pooling(x, kernel_size, stride=None, pad=0) -> Variable:
+    """2-D average pooling: the mean of every window, padding counted as zeros.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Input of shape ``(N, C, H, W)``.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Step of the window; ``kernel_size`` when None.
+    pad : int or (int, int)
+        Zero padding along the height and the width; every window divides by ``kh * kw``
+        (PyTorch's ``count_include_pad=True``).
+
+    Returns
+    -------
+    Variable
+        Shape ``(N, C, OH, OW)`` with ``OH = (H + 2 * ph - kh) // sh + 1`` and likewise ``OW``.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 4-D, the kernel does not fit in the padded input, or ``pad`` is not
+        smaller than ``kernel_size``.
+    """
+    x, kernel_size, stride, pad = _pooling_args(x, kernel_size, stride, pad, "average_pooling")
+    return AveragePooling(kernel_size, stride, pad)(x)
