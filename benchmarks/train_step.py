@@ -7,8 +7,9 @@ Measures, float32 end to end on the CPU:
 * milliseconds per SGD training step of a small CNN (conv 1->16 3x3 pad 1, ReLU, 2x2 max
   pool, conv 16->32 3x3 pad 1, ReLU, 2x2 max pool, linear 1568->10; batch 64 of 1x28x28);
 * the peak extra memory (resident set size above the state after building the model) of one
-  forward and backward pass of a 16-layer 2048-wide ReLU MLP on a batch of 256.  Each
-  framework is measured in a fresh subprocess so that earlier allocations do not hide it.
+  forward and backward pass of a 16-layer 2048-wide ReLU MLP on a batch of 256, after one
+  forward pass without gradients has set up the libraries' workspaces.  Each framework is
+  measured in a fresh subprocess so that earlier allocations do not hide it.
 
 Run ``python benchmarks/train_step.py`` (``--help`` for options).
 """
@@ -137,10 +138,12 @@ def memory_child(framework: str, layers: int, width: int, batch: int) -> None:
                 modules.append(torch.nn.ReLU())
         model = torch.nn.Sequential(*modules)
         x = torch.randn(batch, width)
+        with torch.no_grad():  # library workspaces are set up before the baseline is read
+            model(x)
         base = _rss_mib()
         model(x).sum().backward()
     else:
-        from pygrad import Variable, nn
+        from pygrad import Variable, nn, no_grad
 
         modules = []
         for i in range(layers):
@@ -149,6 +152,8 @@ def memory_child(framework: str, layers: int, width: int, batch: int) -> None:
                 modules.append(nn.ReLU())
         model = nn.Sequential(*modules)
         x = Variable(np.random.default_rng(0).standard_normal((batch, width)).astype(np.float32))
+        with no_grad():  # library workspaces are set up before the baseline is read
+            model(x)
         base = _rss_mib()
         model(x).sum().backward()
     print(f"{_peak_mib() - base:.1f}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import weakref
+from sys import getrefcount
 from itertools import count
 
 import numpy as np
@@ -207,6 +208,9 @@ class Variable:
         retain_grad : bool
             Keep the gradients of intermediate variables.  By default they are freed as soon as
             they have been used; leaves and Parameters always keep (and accumulate) theirs.
+            Also by default, the large arrays of intermediate variables that no backward pass
+            needs and that nothing outside the graph references (such as the input of a ReLU
+            whose output is kept) are released once used; their shape and dtype remain.
         create_graph : bool
             Record the graph of the backward pass itself, so that ``x.grad.backward()`` gives
             higher-order derivatives.
@@ -242,11 +246,14 @@ class Variable:
                     if x_creator is not None and x_creator not in seen:
                         seen.add(x_creator)
                         push(heap, (-x_creator.generation, next(order), x_creator))
+                x = None  # the loop variable would count as a reference to an input
                 if not retain_grad:
                     for y in outputs:
                         y = y()
                         if y is not None:
                             y.grad = None
+                    if not create_graph and not f.needs_inputs:
+                        _release_unneeded_inputs(f)
 
     # --- shape and reduction methods (see pygrad.functions) -------------------------------
     def reshape(self, *shape) -> Variable:
@@ -334,6 +341,42 @@ class Parameter(Variable):
         return "Parameter" + super().__repr__()[len("Variable") :]
 
 
+# Arrays smaller than this are not worth releasing: a release costs a few microseconds.
+_RELEASE_MIN_BYTES = 1 << 16
+
+
+def _references_while_iterating(sequence) -> int:
+    for item in sequence:
+        return getrefcount(item)
+
+
+# What getrefcount reports for an object held only by the sequence being iterated, measured
+# with the same code shape as the check below so that it holds on every CPython version.
+_ONLY_IN_SEQUENCE = _references_while_iterating([object()])
+
+
+def _release_unneeded_inputs(f: Function) -> None:
+    """Drop the data of ``f``'s intermediate inputs that no backward can need any more.
+
+    After ``f`` has run backward, an input's data is needed by nobody when ``f`` does not read
+    it, its creator does not read its outputs, and the Variable is referenced only by
+    ``f.inputs`` (as many references as an object held by nothing but the sequence being
+    iterated), so no other function and no user code can read it.  It is replaced by a
+    zero-stride view that keeps its shape and dtype at no memory cost.
+    """
+    for x in f.inputs:
+        creator = x.creator
+        if (
+            creator is not None
+            and not creator.needs_outputs
+            and x.data.nbytes >= _RELEASE_MIN_BYTES
+            and getrefcount(x) <= _ONLY_IN_SEQUENCE
+        ):
+            data = x.data
+            xp = get_array_module(data)
+            x.data = xp.broadcast_to(xp.zeros((), dtype=data.dtype), data.shape)
+
+
 def as_array(x, like=None):
     """Return ``x`` as an array; a Python scalar takes the dtype NumPy would give it next to
     ``like`` (so ``float32`` data and ``1.5`` stay ``float32``)."""
@@ -381,6 +424,11 @@ class Function:
     """
 
     generation = 0
+    # Whether backward reads the data of the inputs / outputs.  A function that declares it
+    # does not lets backward release intermediate arrays nobody else can reach (see
+    # Variable.backward); the safe default is that it does.
+    needs_inputs = True
+    needs_outputs = True
 
     def __call__(self, *inputs):
         for x in inputs:

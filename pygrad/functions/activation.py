@@ -40,6 +40,9 @@ class ScaleBy(Function):
     Backward is the same multiplication, so the derivative of any order is exact.
     """
 
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, factor):
         self.factor = factor
 
@@ -54,6 +57,9 @@ class ScaleBy(Function):
 # sigmoid, softplus
 # =============================================================================================
 class Sigmoid(Function):
+    needs_inputs = False
+    needs_outputs = True
+
     def forward(self, x):
         # With e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0 and e / (1 + e) below, which never
         # overflows and keeps full relative precision for large negative x.
@@ -113,11 +119,15 @@ def softplus(x) -> Variable:
 # piecewise-linear units
 # =============================================================================================
 class ReLU(Function):
+    needs_inputs = False
+    needs_outputs = True
+
     def forward(self, x):
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return ScaleBy(self.inputs[0].data > 0)(gy)
+        # The output's sign gives the mask, so the input need not be kept for backward.
+        return ScaleBy(self.outputs[0]().data > 0)(gy)
 
 
 def relu(x) -> Variable:

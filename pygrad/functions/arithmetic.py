@@ -24,6 +24,9 @@ def _is_number(x) -> bool:
 class Cast(Function):
     """Change the dtype; the gradient is cast back to the input's dtype."""
 
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, dtype):
         self.dtype = dtype
 
@@ -45,6 +48,9 @@ def _reduce_to(gx: Variable, x: Variable) -> Variable:
 
 
 class Add(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def forward(self, x0, x1):
         return x0 + x1
 
@@ -54,6 +60,9 @@ class Add(Function):
 
 
 class AddConstant(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, c):
         self.c = c
 
@@ -65,6 +74,9 @@ class AddConstant(Function):
 
 
 class Sub(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def forward(self, x0, x1):
         return x0 - x1
 
@@ -75,6 +87,9 @@ class Sub(Function):
 
 class SubConstant(Function):
     """``x - c`` for a number ``c`` (not ``x + (-c)``: ``-c`` may not fit an unsigned dtype)."""
+
+    needs_inputs = False
+    needs_outputs = False
 
     def __init__(self, c):
         self.c = c
@@ -89,6 +104,9 @@ class SubConstant(Function):
 class RSubConstant(Function):
     """``c - x`` for a number ``c``."""
 
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, c):
         self.c = c
 
@@ -100,6 +118,9 @@ class RSubConstant(Function):
 
 
 class Mul(Function):
+    needs_inputs = True
+    needs_outputs = False
+
     def forward(self, x0, x1):
         return x0 * x1
 
@@ -109,6 +130,9 @@ class Mul(Function):
 
 
 class MulConstant(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, c):
         self.c = c
 
@@ -120,6 +144,9 @@ class MulConstant(Function):
 
 
 class Div(Function):
+    needs_inputs = True
+    needs_outputs = False
+
     def forward(self, x0, x1):
         return x0 / x1
 
@@ -132,6 +159,9 @@ class Div(Function):
 
 class DivConstant(Function):
     """``x / c`` for a number ``c``."""
+
+    needs_inputs = False
+    needs_outputs = False
 
     def __init__(self, c):
         self.c = c
@@ -146,6 +176,9 @@ class DivConstant(Function):
 class RDivConstant(Function):
     """``c / x`` for a number ``c``."""
 
+    needs_inputs = True
+    needs_outputs = False
+
     def __init__(self, c):
         self.c = c
 
@@ -158,6 +191,9 @@ class RDivConstant(Function):
 
 
 class Neg(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def forward(self, x):
         return -x
 
@@ -167,6 +203,9 @@ class Neg(Function):
 
 class PowConstant(Function):
     """``x ** c`` for a number ``c``."""
+
+    needs_inputs = True
+    needs_outputs = False
 
     def __init__(self, c):
         self.c = c

@@ -38,6 +38,9 @@ def _as_matrix(x: Variable, row: bool) -> Variable:
 
 
 class MatMul(Function):
+    needs_inputs = True
+    needs_outputs = False
+
     def forward(self, x0, x1):
         return get_array_module(x0).matmul(x0, x1)
 
@@ -108,6 +111,9 @@ def matmul(x0, x1) -> Variable:
 # linear
 # =============================================================================================
 class Linear(Function):
+    needs_inputs = True
+    needs_outputs = False
+
     def forward(self, x, W, b=None):
         y = get_array_module(x).matmul(x, W)
         if b is None:

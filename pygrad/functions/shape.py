@@ -75,6 +75,9 @@ def _as_shape(shape) -> tuple:
 # reshape, transpose, broadcasting
 # =============================================================================================
 class Reshape(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -125,6 +128,9 @@ def reshape(x, shape) -> Variable:
 
 
 class Transpose(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -166,6 +172,9 @@ def transpose(x, axes=None) -> Variable:
 
 
 class BroadcastTo(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -202,6 +211,9 @@ def _broadcasts_to(small: tuple, large: tuple) -> bool:
 
 
 class SumTo(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -556,6 +568,9 @@ def _gathers_repeatable(key) -> bool:
 
 
 class GetItem(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, key):
         self.key = key
 
@@ -574,6 +589,9 @@ class GetItemGrad(Function):
     accumulates instead of overwriting.  Other indices name each position at most once, so
     a plain assignment (much faster) does.
     """
+
+    needs_inputs = False
+    needs_outputs = False
 
     def __init__(self, key, in_shape, accumulate: bool = True):
         self.key = key

@@ -308,6 +308,9 @@ def _add_channel_bias(y, b):
 
 
 class Conv2d(Function):
+    needs_inputs = True
+    needs_outputs = False
+
     def __init__(self, stride: tuple, pad: tuple):
         self.stride, self.pad = stride, pad
 
