@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from sys import getrefcount
 from itertools import count
+from sys import getrefcount
 
 import numpy as np
 
