@@ -79,6 +79,10 @@ class Variable:
         A label shown in graph pictures.
     device : str, optional
         ``"cpu"`` (default) or ``"opencl"`` / ``"opencl:N"``.
+    requires_grad : bool
+        Whether backward gives this Variable a gradient.  Arrays and numbers handed to a
+        function directly become Variables with ``requires_grad=False``: nothing can read
+        their gradient, so it is not computed.
 
     Examples
     --------
@@ -89,12 +93,18 @@ class Variable:
     Variable(6)
     """
 
-    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
+    __slots__ = ("data", "name", "grad", "creator", "generation", "requires_grad", "__weakref__")
     # NumPy defers every operator with a Variable to the Variable's reflected method.
     __array_ufunc__ = None
     __array_priority__ = 200
 
-    def __init__(self, data, name: str | None = None, device: str | None = None):
+    def __init__(
+        self,
+        data,
+        name: str | None = None,
+        device: str | None = None,
+        requires_grad: bool = True,
+    ):
         if type(data) is not _ndarray or device is not None or data.dtype.kind not in _data_kinds:
             data = _to_array(data, device)
         self.data = data
@@ -102,6 +112,7 @@ class Variable:
         self.grad = None
         self.creator = None
         self.generation = 0
+        self.requires_grad = requires_grad
 
     # --- array-like attributes -----------------------------------------------------------
     @property
@@ -236,7 +247,7 @@ class Variable:
                 if type(gxs) is not tuple:
                     gxs = (gxs,)
                 for x, gx in zip(f.inputs, gxs):
-                    if gx is None:
+                    if gx is None or not x.requires_grad:
                         continue
                     if x.grad is None:
                         x.grad = gx
@@ -391,10 +402,13 @@ def as_array(x, like=None):
 
 
 def as_variable(x, like=None) -> Variable:
-    """Return ``x`` as a Variable (itself if it already is one); see :func:`as_array`."""
+    """Return ``x`` as a Variable (itself if it already is one); see :func:`as_array`.
+
+    An array or number becomes a constant: a Variable with ``requires_grad=False``.
+    """
     if isinstance(x, Variable):
         return x
-    return Variable(as_array(x, None if like is None else like.data))
+    return Variable(as_array(x, None if like is None else like.data), requires_grad=False)
 
 
 def _devices_error(func, arrays) -> DeviceError:
@@ -459,6 +473,7 @@ class Function:
             y = _new_variable(Variable)
             y.data = ys if type(ys) is _ndarray else as_array_output(ys)
             y.name = y.grad = None
+            y.requires_grad = True
             if record:
                 y.creator = self
                 y.generation = generation + 1
@@ -472,6 +487,7 @@ class Function:
             y = _new_variable(Variable)
             y.data = data if type(data) is _ndarray else as_array_output(data)
             y.name = y.grad = None
+            y.requires_grad = True
             y.creator = self if record else None
             y.generation = generation + 1 if record else 0
             outputs.append(y)
@@ -495,7 +511,10 @@ def as_array_output(y):
 
 def _coerce_inputs(inputs):
     like = next((x.data for x in inputs if isinstance(x, Variable)), None)
-    return [x if isinstance(x, Variable) else Variable(as_array(x, like)) for x in inputs]
+    return [
+        x if isinstance(x, Variable) else Variable(as_array(x, like), requires_grad=False)
+        for x in inputs
+    ]
 
 
 class _ToDevice(Function):

@@ -126,7 +126,8 @@ class Linear(Function):
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
-        gx = matmul(gy, W.T)
+        # The input of a first layer is usually data: skip the product nobody would read.
+        gx = matmul(gy, W.T) if x.requires_grad else None
         if x.ndim == 2:
             gW = matmul(x.T, gy)
         else:
