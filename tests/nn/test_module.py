@@ -144,3 +144,29 @@ def test_forward_records_the_layer_calls_for_plotting(rng):
     assert trace.calls[0].input_shapes == ((2, 6),)
     assert trace.calls[1].output_shapes == ((2, 3),)
     assert trace.outputs[0]() is y
+
+
+def test_load_reads_a_pygrad_0_1_0_checkpoint_and_ignores_its_dropout_rates(tmp_path):
+    source = NeuralNet()
+    legacy = source.weight_dict()
+    legacy["dropout"] = {"dropout": np.array(0.5)}  # 0.1.0 stored the rate like a parameter
+    np.save(tmp_path / "old.npy", legacy, allow_pickle=True)
+    model = NeuralNet()
+    model.load(tmp_path / "old.npy")
+    for (name, a), (_, b) in zip(source.named_params(), model.named_params()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_optimizer_state_survives_a_checkpoint_round_trip(tmp_path, rng):
+    from pygrad.serialization import load_state, save_state
+
+    model = NeuralNet(dropout=0.0)
+    optimizer = nn.optim.Adam(model.params(), lr=0.01)
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    F.sum(model(x) ** 2).backward()
+    optimizer.step()
+    save_state(tmp_path / "optim", optimizer.state_dict())
+    restored = nn.optim.Adam(NeuralNet().params(), lr=0.5)
+    restored.load_state_dict(load_state(tmp_path / "optim.npy"))
+    assert restored.lr == 0.01 and restored.steps == 1
+    np.testing.assert_array_equal(restored.state[0]["exp_avg"], optimizer.state[0]["exp_avg"])
