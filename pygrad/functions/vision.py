@@ -88,6 +88,16 @@ def _lowest(dtype):
 # =============================================================================================
 # array-level im2col / col2im (shared by every backend: they take xp from their input)
 # =============================================================================================
+def _pad_image(x, ph: int, pw: int, value=0):
+    """``x`` with ``ph`` rows and ``pw`` columns of ``value`` on each side (``x`` if none)."""
+    if not (ph or pw):
+        return x
+    n, c, h, w = x.shape
+    padded = get_array_module(x).full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    padded[:, :, ph : ph + h, pw : pw + w] = x
+    return padded
+
+
 def im2col_array(
     x, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int, to_matrix: bool, pad_value=0
 ):
@@ -113,11 +123,7 @@ def im2col_array(
     xp = get_array_module(x)
     n, c, h, w = x.shape
     out_h, out_w = conv_outsize(h, kh, sh, ph), conv_outsize(w, kw, sw, pw)
-    if ph or pw:
-        padded = xp.full((n, c, h + 2 * ph, w + 2 * pw), pad_value, dtype=x.dtype)
-        padded[:, :, ph : ph + h, pw : pw + w] = x
-    else:
-        padded = x
+    padded = _pad_image(x, ph, pw, pad_value)
     s_n, s_c, s_h, s_w = padded.strides
     col = xp.lib.stride_tricks.as_strided(
         padded,
@@ -186,6 +192,9 @@ def unpad(img, ph: int, pw: int):
 # im2col / col2im as Functions
 # =============================================================================================
 class Im2col(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple, to_matrix: bool):
         self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
         self.to_matrix = to_matrix
@@ -199,6 +208,9 @@ class Im2col(Function):
 
 
 class Col2im(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(
         self, input_shape: tuple, kernel_size: tuple, stride: tuple, pad: tuple, to_matrix: bool
     ):
@@ -297,6 +309,91 @@ def col2im(col, input_shape, kernel_size, stride=1, pad=0, to_matrix: bool = Tru
 # =============================================================================================
 # convolution and transposed convolution
 # =============================================================================================
+# A convolution works on matrices whose rows are channels (times kernel offsets) and whose
+# columns are the output positions of every sample, ``(rows, N * L)``: one matrix product then
+# serves the whole batch.  With stride 1 the positions of a sample are laid out on the grid of
+# its padded input (position ``(i, j)`` at ``i * pitch + j``, ``pitch`` the padded width, so
+# ``L = (OH - 1) * pitch + OW``): the windows of one kernel offset are then a single run of each
+# padded image, and gathering them or adding them back moves long runs instead of ``OH`` rows
+# of ``OW`` values.  The ``pitch - OW`` columns between output rows are dropped in the output
+# and zero in a gradient.  Other strides use the dense grid (``pitch = OW``, ``L = OH * OW``).
+def _output_grid(padded_w: int, out_h: int, out_w: int, stride: tuple) -> tuple:
+    """``(pitch, L)`` of the output positions of one sample (see above)."""
+    if stride == (1, 1):
+        return padded_w, (out_h - 1) * padded_w + out_w
+    return out_w, out_h * out_w
+
+
+def _conv_columns(x, kernel: tuple, stride: tuple, pad: tuple):
+    """The windows of ``x`` as a ``(C * kh * kw, N * L)`` matrix (im2col on the output grid)."""
+    xp = get_array_module(x)
+    (kh, kw), (sh, sw) = kernel, stride
+    n, c, h, w = x.shape
+    out_h, out_w = conv_outsize(h, kh, sh, pad[0]), conv_outsize(w, kw, sw, pad[1])
+    padded = _pad_image(x, *pad)
+    pitch, length = _output_grid(padded.shape[3], out_h, out_w, stride)
+    s_n, s_c, s_h, s_w = padded.strides
+    if stride == (1, 1):
+        if s_h != pitch * s_w:  # a run crosses rows, which must follow one another in memory
+            padded = xp.ascontiguousarray(padded)
+            s_n, s_c, s_h, s_w = padded.strides
+        shape, strides = (c, kh, kw, n, length), (s_c, s_h, s_w, s_n, s_w)
+    else:
+        shape = (c, kh, kw, n, out_h, out_w)
+        strides = (s_c, s_h, s_w, s_n, s_h * sh, s_w * sw)
+    windows = xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides)
+    # The one copy: merging the channel and kernel axes of the view needs it.
+    return windows.reshape(c * kh * kw, n * length)
+
+
+def _grid_view(matrix, n: int, out_h: int, out_w: int, pitch: int):
+    """The ``(N, C, OH, OW)`` view of the output positions of a ``(C, N * L)`` grid matrix."""
+    s_c, s_q = matrix.strides
+    length = matrix.shape[1] // n
+    return get_array_module(matrix).lib.stride_tricks.as_strided(
+        matrix,
+        shape=(n, matrix.shape[0], out_h, out_w),
+        strides=(length * s_q, s_c, pitch * s_q, s_q),
+    )
+
+
+def _grid_matrix(y, pitch: int):
+    """``y`` of shape ``(N, C, OH, OW)`` as a ``(C, N * L)`` grid matrix, zero off the grid."""
+    xp = get_array_module(y)
+    n, c, out_h, out_w = y.shape
+    if pitch == out_w:
+        return y.transpose(1, 0, 2, 3).reshape(c, -1)
+    matrix = xp.zeros((c, n * ((out_h - 1) * pitch + out_w)), dtype=y.dtype)
+    _grid_view(matrix, n, out_h, out_w, pitch)[...] = y
+    return matrix
+
+
+def _add_columns(col, image_shape: tuple, kernel: tuple, stride: tuple, pad: tuple):
+    """Sum a ``(C * kh * kw, N * L)`` window matrix into an ``(N, C, H, W)`` image (col2im).
+
+    The image is the view of a ``(C, N, H, W)`` array, whose runs follow the matrix's rows,
+    so that each of the ``kh * kw`` slice additions reads and writes long matching runs.
+    """
+    xp = get_array_module(col)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    n, c, h, w = image_shape
+    out_h, out_w = conv_outsize(h, kh, sh, ph), conv_outsize(w, kw, sw, pw)
+    pitch, length = _output_grid(w + 2 * pw, out_h, out_w, stride)
+    img = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    if stride == (1, 1):
+        runs = img.reshape(c, n, -1)
+        col = col.reshape(c, kh, kw, n, length)
+        for i in range(kh):
+            for j in range(kw):
+                start = i * pitch + j
+                runs[:, :, start : start + length] += col[:, i, j]
+    else:
+        col = col.reshape(c, kh, kw, n, out_h, out_w)
+        for i, j, window in kernel_offsets(kh, kw, sh, sw, out_h, out_w):
+            img[window] += col[:, i, j]
+    return unpad(img, ph, pw).transpose(1, 0, 2, 3)
+
+
 def _add_channel_bias(y, b):
     """``y + b`` with ``b`` along the channel axis of ``y`` (axis 0 of a 2-D ``y``, else 1);
     in place when that keeps NumPy's dtype."""
@@ -316,28 +413,41 @@ class Conv2d(Function):
 
     def forward(self, x, W, b=None):
         xp = get_array_module(x)
-        out_channels, channels, kh, kw = W.shape
-        col = im2col_array(x, kh, kw, *self.stride, *self.pad, to_matrix=False)
-        n, _, _, _, out_h, out_w = col.shape
-        # One copy lays the windows out as (C*kh*kw, N*OH*OW), reading whole rows of the
-        # input, so that the convolution is a single matrix product.
-        col = col.transpose(1, 2, 3, 0, 4, 5).reshape(channels * kh * kw, -1)
+        out_channels, _, kh, kw = W.shape
+        n, _, h, w = x.shape
+        out_h = conv_outsize(h, kh, self.stride[0], self.pad[0])
+        out_w = conv_outsize(w, kw, self.stride[1], self.pad[1])
+        pitch, _ = _output_grid(w + 2 * self.pad[1], out_h, out_w, self.stride)
+        col = _conv_columns(x, (kh, kw), self.stride, self.pad)
         y = xp.matmul(W.reshape(out_channels, -1), col)
+        del col  # the largest temporary: free it before the output is copied
         if b is not None:
             y = _add_channel_bias(y, b)
-        # A channels-first view of the (OC, N, OH, OW) product: no copy is needed.
-        return y.reshape(out_channels, n, out_h, out_w).transpose(1, 0, 2, 3)
+        # A contiguous (N, OC, OH, OW) result keeps the elementwise ops and pooling that
+        # usually read it next on NumPy's fast paths.
+        return xp.ascontiguousarray(_grid_view(y, n, out_h, out_w, pitch))
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
-        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, W)
-        gW = Conv2dGradW(W.shape[2:], self.stride, self.pad)(x, gy)
-        if len(self.inputs) == 2:
+        b = self.inputs[2] if len(self.inputs) == 3 else None
+        # Data (a constant) needs no gradient, which saves a transposed convolution.
+        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, W) if x.requires_grad else None
+        gW = gb = None
+        if W.requires_grad:
+            with_bias = b is not None and b.requires_grad
+            grad = Conv2dGradW(W.shape[2:], self.stride, self.pad, with_bias)(x, gy)
+            gW, gb = grad if with_bias else (grad, None)
+        if b is None:
             return gx, gW
-        return gx, gW, reduce_sum(gy, axis=(0, 2, 3))
+        if gb is None and b.requires_grad:
+            gb = reduce_sum(gy, axis=(0, 2, 3))
+        return gx, gW, gb
 
 
 class Deconv2d(Function):
+    needs_inputs = True
+    needs_outputs = False
+
     def __init__(self, stride: tuple, pad: tuple, outsize: tuple):
         self.stride, self.pad, self.outsize = stride, pad, outsize
 
@@ -345,48 +455,59 @@ class Deconv2d(Function):
         xp = get_array_module(x)
         in_channels, out_channels, kh, kw = W.shape
         n, _, h, w = x.shape
-        # The windows of the output, (OC*kh*kw, N*H*W), from a single matrix product.
-        x = x.transpose(1, 0, 2, 3).reshape(in_channels, -1)
-        col = xp.matmul(W.reshape(in_channels, -1).T, x)
-        # col2im treats the two leading axes alike; keeping the product's (OC, N) order makes
-        # each of its slice additions run over long contiguous rows.
-        col = col.reshape(out_channels, kh, kw, n, h, w).transpose(0, 3, 1, 2, 4, 5)
-        y = col2im_array(
-            col, (out_channels, n, *self.outsize), kh, kw, *self.stride, *self.pad, False
-        )
-        y = y.transpose(1, 0, 2, 3)
-        if b is not None:
-            y = _add_channel_bias(y, b)
-        return y
+        # x sits where the convolution this one transposes puts its output: on its grid.
+        pitch, _ = _output_grid(self.outsize[1] + 2 * self.pad[1], h, w, self.stride)
+        col = xp.matmul(W.reshape(in_channels, -1).T, _grid_matrix(x, pitch))
+        y = _add_columns(col, (n, out_channels, *self.outsize), (kh, kw), self.stride, self.pad)
+        del col  # the largest temporary: free it before the output is copied
+        # Contiguous for the same reason as a convolution's result.
+        y = xp.ascontiguousarray(y)
+        return y if b is None else _add_channel_bias(y, b)
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
-        gx = Conv2d(self.stride, self.pad)(gy, W)
-        gW = Conv2dGradW(W.shape[2:], self.stride, self.pad)(gy, x)
+        gx = Conv2d(self.stride, self.pad)(gy, W) if x.requires_grad else None
+        gW = Conv2dGradW(W.shape[2:], self.stride, self.pad)(gy, x) if W.requires_grad else None
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, reduce_sum(gy, axis=(0, 2, 3))
 
 
 class Conv2dGradW(Function):
-    """The gradient of a convolution's weight, ``(OC, C, kh, kw)``, from its input and ``gy``."""
+    """The gradient of a convolution's weight, ``(OC, C, kh, kw)``, from its input and ``gy``;
+    with ``with_bias``, also the gradient of its bias, ``(OC,)``, read off the same matrix."""
 
-    def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple):
+    needs_inputs = True
+    needs_outputs = False
+
+    def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple, with_bias: bool = False):
         self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
+        self.with_bias = with_bias
 
     def forward(self, x, gy):
         xp = get_array_module(x)
-        channels = x.shape[1]
-        out_channels = gy.shape[1]
-        col = im2col_array(x, *self.kernel_size, *self.stride, *self.pad, to_matrix=False)
-        col = col.transpose(1, 2, 3, 0, 4, 5).reshape(channels * col.shape[2] * col.shape[3], -1)
-        gy = gy.transpose(1, 0, 2, 3).reshape(out_channels, -1)
-        return xp.matmul(gy, col.T).reshape(out_channels, channels, *self.kernel_size)
+        channels, w = x.shape[1], x.shape[3]
+        out_channels, out_h, out_w = gy.shape[1:]
+        pitch, _ = _output_grid(w + 2 * self.pad[1], out_h, out_w, self.stride)
+        gy = _grid_matrix(gy, pitch)
+        col = _conv_columns(x, self.kernel_size, self.stride, self.pad)
+        gW = xp.matmul(gy, col.T).reshape(out_channels, channels, *self.kernel_size)
+        if not self.with_bias:
+            return gW
+        # Off the grid gy is zero, so its row sums are the bias gradient.
+        return gW, gy.sum(axis=1)
 
-    def backward(self, ggW):
+    def backward(self, ggW, ggb=None):
         x, gy = self.inputs
-        gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, ggW)
-        ggy = Conv2d(self.stride, self.pad)(x, ggW)
+        gx = ggy = None
+        if x.requires_grad and ggW is not None:
+            gx = Deconv2d(self.stride, self.pad, x.shape[2:])(gy, ggW)
+        if gy.requires_grad:
+            if ggW is not None:
+                conv = Conv2d(self.stride, self.pad)
+                ggy = conv(x, ggW) if ggb is None else conv(x, ggW, ggb)
+            elif ggb is not None:
+                ggy = broadcast_to(reshape(ggb, (1, -1, 1, 1)), gy.shape)
         return gx, ggy
 
 
@@ -507,7 +628,15 @@ def deconv2d(x, W, b=None, stride=1, pad=0, outsize=None) -> Variable:
 # =============================================================================================
 # pooling
 # =============================================================================================
+def _index_dtype(count: int):
+    """The smallest integer type that numbers ``count`` kernel offsets."""
+    return np.int8 if count <= np.iinfo(np.int8).max else np.int32
+
+
 class MaxPooling(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple):
         self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
 
@@ -515,20 +644,26 @@ class MaxPooling(Function):
         xp = get_array_module(x)
         self.input_shape = x.shape
         kh, kw = self.kernel_size
+        count, index_type = kh * kw, _index_dtype(kh * kw)
         col = im2col_array(x, kh, kw, *self.stride, *self.pad, False, pad_value=_lowest(x.dtype))
+        windows = [col[:, :, offset // kw, offset % kw] for offset in range(count)]
+        if count == 1:  # the window itself would be a read-only view of the input
+            self.indexes = xp.zeros(windows[0].shape, dtype=index_type)
+            return windows[0].copy()
         # A running max over the kernel offsets reads the strided view without copying it.
-        # ``indexes`` records which offset won each window (the first one on ties) for
-        # backward; offsets only grow, so ``maximum`` updates it where ``better`` holds, and
-        # these plain ufuncs run several times faster than ``where`` on random masks.
-        y = col[:, :, 0, 0]
-        indexes = xp.zeros(y.shape, dtype=np.int32)
-        for offset in range(1, kh * kw):
-            candidate = col[:, :, offset // kw, offset % kw]
-            indexes = xp.maximum(indexes, (candidate > y) * np.int32(offset))
-            y = xp.maximum(y, candidate)
+        # ``indexes`` records which offset won each window (the first one on ties, as in
+        # PyTorch) for backward; offsets only grow, so ``maximum`` updates it where ``better``
+        # holds: plain ufuncs writing into their operands run several times faster than
+        # ``where`` or a masked assignment.
+        y = xp.maximum(windows[0], windows[1])
+        indexes = (windows[1] > windows[0]).astype(index_type)
+        better = xp.empty(y.shape, dtype=bool)
+        for offset in range(2, count):
+            xp.greater(windows[offset], y, out=better)
+            xp.maximum(y, windows[offset], out=y)
+            xp.maximum(indexes, better * index_type(offset), out=indexes)
         self.indexes = indexes
-        # A 1x1 window would hand back a read-only view of the input.
-        return y if kh * kw > 1 else y.copy()
+        return y
 
     def backward(self, gy):
         return MaxPoolingGrad(self)(gy)
@@ -537,6 +672,9 @@ class MaxPooling(Function):
 class MaxPoolingGrad(Function):
     """Send each output gradient to the input pixel that won its window (summed on overlaps)."""
 
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, pool: MaxPooling):
         self.pool = pool
 
@@ -544,13 +682,21 @@ class MaxPoolingGrad(Function):
         xp = get_array_module(gy)
         pool = self.pool
         n, c, h, w = pool.input_shape
-        (ph, pw), out_h, out_w = pool.pad, gy.shape[2], gy.shape[3]
-        img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-        offsets = kernel_offsets(*pool.kernel_size, *pool.stride, out_h, out_w)
+        (kh, kw), (sh, sw), (ph, pw) = pool.kernel_size, pool.stride, pool.pad
+        out_h, out_w = gy.shape[2], gy.shape[3]
+        shape = (n, c, h + 2 * ph, w + 2 * pw)
+        # Windows that do not overlap are written once each, and when they tile the image
+        # there is nothing left to clear beforehand.
+        overlap = sh < kh or sw < kw
+        tiled = (sh, sw) == (kh, kw) and (out_h * kh, out_w * kw) == shape[2:]
+        img = xp.empty(shape, dtype=gy.dtype) if tiled else xp.zeros(shape, dtype=gy.dtype)
         # A product with the mask is much faster than ``where`` (a non-finite gradient then
         # spreads over its window, which only happens once training has diverged anyway).
-        for offset, (_, _, window) in enumerate(offsets):
-            img[window] += (pool.indexes == offset) * gy
+        for offset, (_, _, window) in enumerate(kernel_offsets(kh, kw, sh, sw, out_h, out_w)):
+            if overlap:
+                img[window] += (pool.indexes == offset) * gy
+            else:
+                xp.multiply(pool.indexes == offset, gy, out=img[window])
         return unpad(img, ph, pw)
 
     def backward(self, ggx):
@@ -559,6 +705,9 @@ class MaxPoolingGrad(Function):
 
 class MaxPoolingGather(Function):
     """Read, for every window, the value at the position that won the max pooling."""
+
+    needs_inputs = False
+    needs_outputs = False
 
     def __init__(self, pool: MaxPooling):
         self.pool = pool
@@ -577,6 +726,9 @@ class MaxPoolingGather(Function):
 
 
 class AveragePooling(Function):
+    needs_inputs = False
+    needs_outputs = False
+
     def __init__(self, kernel_size: tuple, stride: tuple, pad: tuple):
         self.kernel_size, self.stride, self.pad = kernel_size, stride, pad
 

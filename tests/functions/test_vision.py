@@ -5,6 +5,7 @@ import pytest
 
 from pygrad import Variable, using_config
 from pygrad import functions as F
+from pygrad.functions import vision
 from pygrad.functions.vision import col2im_array, im2col_array
 from pygrad.utils import gradient_check
 
@@ -101,6 +102,8 @@ CONV_CASES = [
     ((1, 1, 5, 5), (2, 1, 1, 1), 2, 0),
     ((2, 3, 4, 4), (2, 3, 4, 4), 1, 0),
     ((1, 2, 6, 6), (2, 2, 2, 2), 3, (0, 2)),
+    ((2, 2, 5, 6), (3, 2, 3, 2), 1, (2, 1)),
+    ((1, 2, 4, 7), (2, 2, 1, 3), 1, (1, 0)),
 ]
 SMALL_CONV_CASES = [
     ((1, 2, 5, 4), (3, 2, 3, 3), 1, 1),
@@ -114,6 +117,8 @@ POOL_CASES = [
     ((2, 1, 6, 5), (3, 2), (2, 1), (1, 0)),
     ((1, 2, 7, 6), 2, 1, 1),
     ((1, 1, 5, 7), (2, 3), 3, (1, 1)),
+    ((1, 2, 6, 6), 2, 2, 1),
+    ((2, 2, 5, 7), 2, None, 0),
 ]
 SMALL_POOL_CASES = [
     ((1, 2, 4, 4), 2, None, 0),
@@ -237,6 +242,40 @@ def test_conv2d_third_derivative_matches_finite_differences(rng):
     assert gradient_check(third, x, W)
 
 
+@pytest.mark.parametrize("wanted", [1, 2])
+def test_conv2d_second_derivative_of_one_parameter_grad(rng, wanted):
+    # Only W.grad (or only b.grad) feeds the next derivative, so the other one gets none.
+    x, W = rng.standard_normal((1, 2, 4, 4)), rng.standard_normal((2, 2, 3, 3))
+    b = rng.standard_normal(2)
+    grads = grads_with_graph(lambda x, W, b: F.conv2d(x, W, b, 1, 1) ** 2)
+    assert gradient_check(lambda x, W, b: grads(x, W, b)[wanted] ** 2, x, W, b)
+
+
+def test_conv2d_computes_no_gradient_for_a_constant_input(rng, monkeypatch):
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    W = Variable(rng.standard_normal((3, 2, 3, 3)).astype(np.float32))
+    b = Variable(rng.standard_normal(3).astype(np.float32))
+    weights = rng.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    (F.conv2d(Variable(x), W, b, 1, 1) * weights).sum().backward()
+    expected = W.grad.data, b.grad.data
+    W.grad = b.grad = None
+
+    def fail(*args):
+        raise AssertionError("the input gradient of a constant was computed")
+
+    monkeypatch.setattr(vision.Deconv2d, "forward", fail)
+    (F.conv2d(x, W, b, 1, 1) * weights).sum().backward()
+    np.testing.assert_allclose(W.grad.data, expected[0], rtol=1e-5)
+    np.testing.assert_allclose(b.grad.data, expected[1], rtol=1e-5)
+
+
+def test_conv2d_returns_a_contiguous_result(rng):
+    x, W = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    for stride, pad in [(1, 1), (2, 0)]:
+        assert F.conv2d(x, W, None, stride, pad).data.flags.c_contiguous
+        assert F.deconv2d(x, W.transpose(1, 0, 2, 3), None, stride, pad).data.flags.c_contiguous
+
+
 def test_conv2d_keeps_float32(rng):
     x = Variable(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
     W = Variable(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
@@ -302,6 +341,18 @@ def test_deconv2d_second_derivative_matches_finite_differences(rng):
     assert gradient_check(f, x, W, b)
 
 
+def test_deconv2d_computes_no_gradient_for_a_constant_input(rng, monkeypatch):
+    x = rng.standard_normal((2, 3, 4, 4))
+    W = Variable(rng.standard_normal((3, 2, 3, 3)))
+
+    def fail(*args):
+        raise AssertionError("the input gradient of a constant was computed")
+
+    monkeypatch.setattr(vision.Conv2d, "forward", fail)
+    F.deconv2d(x, W, None, 1, 1).sum().backward()
+    assert W.grad.shape == W.shape
+
+
 def test_deconv2d_keeps_float32(rng):
     x = Variable(rng.standard_normal((2, 3, 4, 4)).astype(np.float32))
     W = Variable(rng.standard_normal((3, 2, 3, 3)).astype(np.float32))
@@ -343,6 +394,18 @@ def test_max_pooling_sends_the_gradient_to_the_first_maximum_only():
     x = Variable(np.array([[[[1.0, 3.0], [3.0, 0.0]]]]))
     F.max_pooling(x, 2).backward()
     np.testing.assert_array_equal(x.grad.data, [[[[0.0, 1.0], [0.0, 0.0]]]])
+
+
+def test_max_pooling_sends_the_gradient_of_a_tie_to_one_position_like_torch(torch):
+    # A window of equal values (zeros after a ReLU, say) gives its whole gradient to the first.
+    x = np.zeros((1, 1, 4, 4), dtype=np.float32)
+    x[0, 0, 2:, 2:] = [[1.0, 2.0], [2.0, 1.0]]
+    v = Variable(x)
+    F.max_pooling(v, 2).backward()
+    t = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(t, 2).sum().backward()
+    np.testing.assert_array_equal(v.grad.data, t.grad.numpy())
+    assert v.grad.data.sum() == 4.0
 
 
 def test_max_pooling_grad_sums_where_windows_overlap():
