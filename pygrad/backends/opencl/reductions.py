@@ -1,0 +1,251 @@
+"""Reductions of the OpenCL array module: sum, prod, mean, var, std, max, min, argmax, argmin,
+any and all over any axes, with ``keepdims``.
+
+All of them use one kernel template (:func:`pygrad.backends.opencl.kernels.run_reduce`):
+each work item walks the reduced axes of one output element.  float32 sums accumulate in
+float64 where the device has it, which keeps them close to NumPy's pairwise summation.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from pygrad.backends.opencl import kernels
+from pygrad.backends.opencl.array import empty_array, ndarray, reshape_view
+
+__all__ = [
+    "sum",
+    "prod",
+    "mean",
+    "var",
+    "std",
+    "max",
+    "amax",
+    "min",
+    "amin",
+    "argmax",
+    "argmin",
+    "any",
+    "all",
+    "count_nonzero",
+]
+
+try:
+    _AxisError = np.exceptions.AxisError
+except AttributeError:  # NumPy < 1.25
+    _AxisError = np.AxisError
+
+
+def normalize_axes(axis, ndim: int) -> tuple:
+    """``axis`` (None, an int or a sequence) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (int, np.integer)):
+        axis = (axis,)
+    axes = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise _AxisError(a, ndim)
+        axes.append(a % ndim)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"duplicate value in 'axis': {axis}")
+    return tuple(sorted(axes))
+
+
+def _check(a, name: str) -> ndarray:
+    if not isinstance(a, ndarray):
+        raise TypeError(f"opencl {name}: expected an OpenCL array, got {type(a).__name__}")
+    return a
+
+
+def _reduce(a: ndarray, axis, keepdims: bool, spec: dict, out_dtype, name: str) -> ndarray:
+    axes = normalize_axes(axis, a.ndim)
+    kept = tuple(i for i in range(a.ndim) if i not in axes)
+    count = 1
+    for i in axes:
+        count *= a.shape[i]
+    out_shape = tuple(a.shape[i] for i in kept)
+    if count == 0 and spec.get("needs_identity") and 0 not in out_shape:
+        raise ValueError(
+            f"zero-size array to reduction operation {name} which has no identity "
+            f"(shape {a.shape}, axis {axis})"
+        )
+    out = empty_array(out_shape, out_dtype, a._device)
+    if count == 0:
+        out.fill(spec.get("empty", 0))
+    else:
+        kernels.run_reduce(a._device, spec, a, out, kept, axes)
+    if keepdims:
+        return reshape_view(out, tuple(1 if i in axes else n for i, n in enumerate(a.shape)))
+    return out
+
+
+def _sum_dtype(dtype):
+    return np.zeros(0, dtype).sum().dtype
+
+
+def _accumulator(a: ndarray, dtype) -> str:
+    """C type in which sums run: float64 for float32 data when the device has it."""
+    if dtype == np.float32 and a._device.supports_float64:
+        return "double"
+    if dtype.kind in "biu":
+        return "ulong" if dtype.kind == "u" else "long"
+    return kernels.ctype(dtype)
+
+
+def sum(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:  # noqa: A001
+    """Sum over ``axis`` (None: all axes; an int or a tuple)."""
+    a = _check(a, "sum")
+    out_dtype = np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype)
+    acc = _accumulator(a, out_dtype)
+    spec = {"acc_type": acc, "init": f"{acc} acc = 0;", "step": "acc += v;", "final": "acc"}
+    return _reduce(a, axis, keepdims, spec, out_dtype, "sum")
+
+
+def prod(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:
+    """Product over ``axis``."""
+    a = _check(a, "prod")
+    out_dtype = np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype)
+    acc = _accumulator(a, out_dtype)
+    spec = {
+        "acc_type": acc,
+        "init": f"{acc} acc = 1;",
+        "step": "acc *= v;",
+        "final": "acc",
+        "empty": 1,
+    }
+    return _reduce(a, axis, keepdims, spec, out_dtype, "prod")
+
+
+def mean(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:
+    """Arithmetic mean over ``axis`` (float64 for integer data, as NumPy)."""
+    a = _check(a, "mean")
+    if dtype is not None:
+        out_dtype = np.dtype(dtype)
+    else:
+        out_dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+    acc = _accumulator(a, out_dtype)
+    spec = {
+        "acc_type": acc,
+        "init": f"{acc} acc = 0;",
+        "step": "acc += v;",
+        "final": "acc / count",
+        "empty": np.nan,
+    }
+    return _reduce(a, axis, keepdims, spec, out_dtype, "mean")
+
+
+def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False) -> ndarray:
+    """Variance over ``axis`` (``ddof`` as NumPy: divide by ``count - ddof``)."""
+    a = _check(a, "var")
+    axes = normalize_axes(axis, a.ndim)
+    count = 1
+    for i in axes:
+        count *= a.shape[i]
+    centred = a - mean(a, axis=axes, dtype=dtype, keepdims=True)
+    total = sum(centred * centred, axis=axes, keepdims=keepdims)
+    return total / builtins.max(count - ddof, 0)
+
+
+def std(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False) -> ndarray:
+    """Standard deviation over ``axis``."""
+    from pygrad.backends.opencl.ufuncs import sqrt
+
+    return sqrt(var(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims))
+
+
+def _extreme(a, axis, keepdims, larger: bool, name: str) -> ndarray:
+    a = _check(a, name)
+    t = kernels.ctype(a.dtype)
+    better = ">" if larger else "<"
+    if a.dtype.kind == "f":
+        step = f"acc = (acc {better}= v || isnan(acc)) ? acc : v;"
+    else:
+        step = f"acc = (acc {better}= v) ? acc : v;"
+    spec = {
+        "acc_type": t,
+        "init": f"{t} acc = first;",
+        "step": step,
+        "final": "acc",
+        "needs_identity": True,
+    }
+    return _reduce(a, axis, keepdims, spec, a.dtype, "maximum" if larger else "minimum")
+
+
+def max(a, axis=None, keepdims: bool = False) -> ndarray:  # noqa: A001
+    """Largest element over ``axis`` (NaN wins, as in NumPy)."""
+    return _extreme(a, axis, keepdims, True, "max")
+
+
+def min(a, axis=None, keepdims: bool = False) -> ndarray:  # noqa: A001
+    """Smallest element over ``axis`` (NaN wins, as in NumPy)."""
+    return _extreme(a, axis, keepdims, False, "min")
+
+
+amax, amin = max, min
+
+
+def _arg_extreme(a, axis, keepdims, larger: bool, name: str) -> ndarray:
+    a = _check(a, name)
+    if axis is None:
+        flat = reshape_view(a, (-1,))
+        result = _arg_extreme(flat, 0, False, larger, name)
+        return reshape_view(result, (1,) * a.ndim) if keepdims else result
+    t = kernels.ctype(a.dtype)
+    better = ">" if larger else "<"
+    if a.dtype.kind == "f":
+        condition = f"!isnan(best) && (v {better} best || isnan(v))"
+    else:
+        condition = f"v {better} best"
+    spec = {
+        "acc_type": t,
+        "init": f"{t} best = first; long best_r = 0;",
+        "step": f"if ({condition}) {{ best = v; best_r = r; }}",
+        "final": "best_r",
+        "needs_identity": True,
+    }
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"opencl {name}: axis must be None or an int, got {axis!r}")
+    return _reduce(a, int(axis), keepdims, spec, np.int64, name)
+
+
+def argmax(a, axis=None, keepdims: bool = False) -> ndarray:
+    """Index of the largest element along ``axis`` (of the flattened array when None)."""
+    return _arg_extreme(a, axis, keepdims, True, "argmax")
+
+
+def argmin(a, axis=None, keepdims: bool = False) -> ndarray:
+    """Index of the smallest element along ``axis`` (of the flattened array when None)."""
+    return _arg_extreme(a, axis, keepdims, False, "argmin")
+
+
+def _logical(a, axis, keepdims, is_any: bool, name: str) -> ndarray:
+    a = _check(a, name)
+    t = kernels.ctype(a.dtype)
+    if is_any:
+        spec = {"acc_type": t, "init": "uchar acc = 0;", "step": "acc = acc || (v != 0);"}
+    else:
+        spec = {"acc_type": t, "init": "uchar acc = 1;", "step": "acc = acc && (v != 0);"}
+    spec.update(final="acc", empty=not is_any)
+    return _reduce(a, axis, keepdims, spec, np.bool_, name)
+
+
+def any(a, axis=None, keepdims: bool = False) -> ndarray:  # noqa: A001
+    """Whether any element along ``axis`` is nonzero."""
+    return _logical(a, axis, keepdims, True, "any")
+
+
+def all(a, axis=None, keepdims: bool = False) -> ndarray:  # noqa: A001
+    """Whether every element along ``axis`` is nonzero."""
+    return _logical(a, axis, keepdims, False, "all")
+
+
+def count_nonzero(a, axis=None, keepdims: bool = False) -> ndarray:
+    """Number of nonzero elements along ``axis``."""
+    a = _check(a, "count_nonzero")
+    t = kernels.ctype(a.dtype)
+    spec = {"acc_type": t, "init": "long acc = 0;", "step": "acc += (v != 0);", "final": "acc"}
+    return _reduce(a, axis, keepdims, spec, np.int64, "count_nonzero")

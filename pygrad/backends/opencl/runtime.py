@@ -1,0 +1,247 @@
+"""OpenCL devices for the array module: discovery, one context, queue, memory pool and kernel
+cache per device (all created on first use), and the error raised when OpenCL is missing."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import secrets
+from typing import NamedTuple
+
+try:
+    import pyopencl as cl
+    import pyopencl.tools as cl_tools
+
+    _import_error = None
+except ImportError as error:  # keep the module importable; asking for a device explains
+    cl = None
+    cl_tools = None
+    _import_error = error
+
+__all__ = [
+    "OpenCLUnavailableError",
+    "DeviceInfo",
+    "Device",
+    "device_infos",
+    "device_count",
+    "get_device",
+    "current_device",
+    "use_device",
+    "synchronize",
+]
+
+INSTALL_HINT = "pip install pygrad[opencl]"
+
+
+class OpenCLUnavailableError(RuntimeError):
+    """Raised when an OpenCL device is asked for but PyOpenCL or an OpenCL platform is missing."""
+
+
+class DeviceInfo(NamedTuple):
+    """What :func:`pygrad.opencl.devices` reports about one OpenCL device."""
+
+    name: str
+    description: str
+    platform: str
+    type: str
+    float64: bool
+
+
+class Device:
+    """One OpenCL device with its lazily created context, in-order queue, memory pool and the
+    kernels compiled for it (keyed by what generated their source)."""
+
+    def __init__(self, index: int, cl_device):
+        self.index = index
+        self.name = f"opencl:{index}"
+        self.cl_device = cl_device
+        self.description = cl_device.name.strip()
+        self.supports_float64 = bool(cl_device.double_fp_config) or (
+            "cl_khr_fp64" in cl_device.extensions
+        )
+        self.max_work_group_size = cl_device.max_work_group_size
+        self.is_cpu = bool(cl_device.type & cl.device_type.CPU)
+        self.context = cl.Context([cl_device])
+        self.queue = cl.CommandQueue(self.context)
+        self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
+        self.kernels: dict = {}
+        # Each device draws from its own counter-based stream; xp.random.seed resets it.
+        self.random_seed = _initial_seed if _initial_seed is not None else secrets.randbits(63)
+        self.random_counter = 0
+        self._error_flag = None
+
+    def allocate(self, nbytes: int):
+        """Return a buffer of at least ``nbytes`` bytes (OpenCL refuses empty buffers)."""
+        return self.pool.allocate(max(int(nbytes), 1))
+
+    def build(self, key, make_source, name: str, extra=()):
+        """Return kernel ``name`` for ``key``, generating and compiling its source only once.
+
+        ``extra`` lists ``(key, name)`` pairs of further kernels the same source defines;
+        they are remembered too and created when first asked for, which saves compiling
+        them again later.
+        """
+        kernel = self.kernels.get(key)
+        if kernel is None:
+            source = make_source()
+            if self.supports_float64:
+                source = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n" + source
+            program = cl.Program(self.context, source).build()
+            for other_key, other_name in extra:
+                self.kernels.setdefault(other_key, (program, other_name))
+            kernel = self.kernels[key] = cl.Kernel(program, name)
+        elif type(kernel) is tuple:
+            kernel = self.kernels[key] = cl.Kernel(*kernel)
+        return kernel
+
+    def error_flag(self):
+        """A one-int device buffer kernels set when they meet an out-of-bounds index."""
+        if self._error_flag is None:
+            import numpy as np
+
+            self._error_flag = cl.Buffer(
+                self.context,
+                cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
+                hostbuf=np.zeros(1, np.int32),
+            )
+        return self._error_flag
+
+    def synchronize(self) -> None:
+        """Wait until every command queued on this device has finished."""
+        self.queue.finish()
+
+    def __repr__(self) -> str:
+        return f"<OpenCL device {self.name}: {self.description}>"
+
+
+_cl_devices = None
+_discovery_error = None
+_initial_seed = None  # set by xp.random.seed for devices created afterwards
+_devices: dict = {}
+_current = contextvars.ContextVar("pygrad_opencl_device", default=0)
+
+
+def _discover():
+    """List the OpenCL devices of every platform once; remember why when there are none."""
+    global _cl_devices, _discovery_error
+    if _cl_devices is not None:
+        return _cl_devices
+    if cl is None:
+        _cl_devices = []
+        _discovery_error = f"PyOpenCL is not installed ({_import_error})"
+        return _cl_devices
+    found = []
+    try:
+        for platform in cl.get_platforms():
+            try:
+                found.extend((platform, device) for device in platform.get_devices())
+            except cl.Error:  # a platform without devices of any type
+                continue
+    except Exception as error:  # pyopencl raises LogicError/RuntimeError without an ICD
+        _discovery_error = f"no OpenCL platform was found ({error})"
+    if not found and _discovery_error is None:
+        _discovery_error = "no OpenCL device was found on any platform"
+    _cl_devices = found
+    return found
+
+
+def device_count() -> int:
+    """Number of OpenCL devices (0 when PyOpenCL or a platform is missing)."""
+    return len(_discover())
+
+
+def _type_name(device_type: int) -> str:
+    for flag, name in (
+        (cl.device_type.GPU, "GPU"),
+        (cl.device_type.CPU, "CPU"),
+        (cl.device_type.ACCELERATOR, "ACCELERATOR"),
+    ):
+        if device_type & flag:
+            return name
+    return "OTHER"
+
+
+def device_infos() -> list:
+    """A :class:`DeviceInfo` for each OpenCL device, in ``opencl:N`` order."""
+    infos = []
+    for index, (platform, device) in enumerate(_discover()):
+        infos.append(
+            DeviceInfo(
+                name=f"opencl:{index}",
+                description=device.name.strip(),
+                platform=platform.name.strip(),
+                type=_type_name(device.type),
+                float64=bool(device.double_fp_config) or "cl_khr_fp64" in device.extensions,
+            )
+        )
+    return infos
+
+
+def _unavailable(reason: str) -> OpenCLUnavailableError:
+    return OpenCLUnavailableError(
+        f"OpenCL is not available: {reason}. Install PyOpenCL with a CPU driver with "
+        f"`{INSTALL_HINT}` (or install your GPU vendor's OpenCL driver)."
+    )
+
+
+def _index_of(device) -> int:
+    if device is None:
+        return _current.get()
+    if isinstance(device, Device):
+        return device.index
+    if isinstance(device, int):
+        return device
+    name = str(device).strip().lower()
+    if name == "opencl":
+        return 0
+    if name.startswith("opencl:") and name[len("opencl:") :].isdigit():
+        return int(name[len("opencl:") :])
+    raise ValueError(f"opencl: unknown device {device!r}: expected 'opencl' or 'opencl:N'")
+
+
+def get_device(device=None) -> Device:
+    """Return the :class:`Device` for ``device`` (None: the current one, see :func:`use_device`).
+
+    Raises
+    ------
+    OpenCLUnavailableError
+        If PyOpenCL or an OpenCL platform is missing (the message says how to install one).
+    ValueError
+        If the index is past the last device.
+    """
+    index = _index_of(device)
+    found = _devices.get(index)
+    if found is not None:
+        return found
+    cl_devices = _discover()
+    if not cl_devices:
+        raise _unavailable(_discovery_error)
+    if not 0 <= index < len(cl_devices):
+        raise ValueError(
+            f"opencl: device opencl:{index} does not exist; "
+            f"{len(cl_devices)} OpenCL device(s) found (opencl:0 .. opencl:{len(cl_devices) - 1})"
+        )
+    found = _devices[index] = Device(index, cl_devices[index][1])
+    return found
+
+
+def current_device() -> Device:
+    """The device that array creation uses when no ``device`` is given."""
+    return get_device(None)
+
+
+@contextlib.contextmanager
+def use_device(device):
+    """Make ``device`` (``"opencl:N"``) the default for array creation inside a ``with`` block."""
+    token = _current.set(_index_of(device))
+    try:
+        yield get_device(None)
+    finally:
+        _current.reset(token)
+
+
+def synchronize(device=None) -> None:
+    """Wait for the queued work of ``device`` (default: every device used so far)."""
+    targets = [get_device(device)] if device is not None else list(_devices.values())
+    for target in targets:
+        target.synchronize()
