@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pygrad.backends import host_memory
+
 __all__ = [
     "DeviceError",
     "get_array_module",
@@ -18,6 +20,10 @@ __all__ = [
     "to_device",
     "asarray",
 ]
+
+
+# Large host arrays are reused from step to step instead of faulted in afresh (see there).
+host_memory.tune()
 
 
 class DeviceError(ValueError):
