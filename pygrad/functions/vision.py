@@ -421,11 +421,13 @@ class Conv2d(Function):
         col = _conv_columns(x, (kh, kw), self.stride, self.pad)
         y = xp.matmul(W.reshape(out_channels, -1), col)
         del col  # the largest temporary: free it before the output is copied
-        if b is not None:
-            y = _add_channel_bias(y, b)
         # A contiguous (N, OC, OH, OW) result keeps the elementwise ops and pooling that
-        # usually read it next on NumPy's fast paths.
-        return xp.ascontiguousarray(_grid_view(y, n, out_h, out_w, pitch))
+        # usually read it next on NumPy's fast paths; the bias is added in the same pass.
+        y = _grid_view(y, n, out_h, out_w, pitch)
+        if b is None or b.dtype != y.dtype:
+            y = xp.ascontiguousarray(y)
+            return y if b is None else _add_channel_bias(y, b)
+        return xp.add(y, b.reshape(-1, 1, 1), out=xp.empty(y.shape, dtype=y.dtype))
 
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
