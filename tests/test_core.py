@@ -30,14 +30,6 @@ def require(name: str):
     return function
 
 
-def opencl_available() -> bool:
-    try:
-        from pygrad import opencl
-    except ImportError:
-        return False
-    return opencl.is_available()
-
-
 class Square(Function):
     """A user-defined function, written as the docs tell users to."""
 
@@ -766,9 +758,7 @@ def test_device_error_is_a_value_error():
     assert issubclass(pygrad.DeviceError, ValueError)
 
 
-def test_mixing_devices_raises_device_error_naming_both():
-    if not opencl_available():
-        pytest.skip("no OpenCL platform (pip install pygrad[opencl])")
+def test_mixing_devices_raises_device_error_naming_both(opencl):
     x = Variable(np.ones(3, np.float32))
     y = Variable(np.ones(3, np.float32), device="opencl")
     assert y.device == "opencl:0"

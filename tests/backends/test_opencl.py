@@ -21,12 +21,10 @@ RTOL = 1e-5
 
 
 @pytest.fixture(scope="module")
-def xp():
-    if not pygrad.opencl.is_available():
-        pytest.skip("no OpenCL platform (pip install pygrad[opencl])")
-    from pygrad.backends import opencl
+def xp(opencl):
+    from pygrad.backends import opencl as backend
 
-    return opencl
+    return backend
 
 
 @pytest.fixture
