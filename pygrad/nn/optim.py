@@ -33,15 +33,15 @@ __all__ = [
 class Optimizer:
     """Base class: holds the parameters, runs hooks, then updates every parameter with a grad.
 
+    Subclasses set ``state_names`` (the per-parameter arrays they keep) and implement
+    ``update(param, grad, state)`` working in place on ``param.data``.
+
     Parameters
     ----------
     params : iterable of Parameter
         Usually ``model.params()``; the order fixes how state is keyed.
     lr : float
         The learning rate; must be positive.
-
-    Subclasses set ``state_names`` (the per-parameter arrays they keep) and implement
-    ``update(param, grad, state)`` working in place on ``param.data``.
     """
 
     state_names: tuple = ()
