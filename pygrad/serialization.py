@@ -31,6 +31,7 @@ except ImportError:  # NumPy < 1.26 has no numpy._core
 __all__ = [
     "save_weights",
     "load_weights",
+    "read_weights",
     "save_state",
     "load_state",
     "flatten_dict",
@@ -306,13 +307,25 @@ def load_weights(path: PathLike) -> dict:
         When a 0.1.0-style file refers to anything but NumPy arrays, dicts and plain values;
         nothing from such a file is run.
     """
+    return read_weights(path)[1]
+
+
+def read_weights(path: PathLike) -> tuple:
+    """Like :func:`load_weights`, also telling which format the file had.
+
+    Returns
+    -------
+    tuple
+        ``("record", weights)`` for a file written by :func:`save_weights`, or
+        ``("legacy", weights)`` for a pygrad 0.1.0 checkpoint.
+    """
     path = _existing_path(path)
     kind, content = _read(path)
     if kind == "record":
-        return unflatten_dict(
+        return kind, unflatten_dict(
             {name: content[name].copy() for name in content.dtype.names}  # aligned, owned
         )
-    return content
+    return kind, content
 
 
 def load_state(path: PathLike) -> dict:

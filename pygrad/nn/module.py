@@ -355,15 +355,25 @@ class Module:
         """Load weights saved by :meth:`save` (or by pygrad 0.1.0) with strict checks.
 
         pygrad 0.1.0's checkpoints stored dropout rates next to the weights; such plain numbers
-        are ignored.
+        are ignored.  Their weights were float64 (0.1.0 initialised them with NumPy's default
+        dtype), so floating-point weights of such a file are cast to the dtype of the
+        parameter they load into; in files written by :meth:`save` a dtype mismatch is an
+        error, like a shape mismatch.
         """
-        from pygrad.serialization import flatten_dict, load_weights
+        from pygrad.serialization import flatten_dict, read_weights
 
+        kind, saved = read_weights(path)
+        targets = dict(self._state_items())
         weights = {
             name: value
-            for name, value in flatten_dict(load_weights(path)).items()
-            if isinstance(value, np.ndarray) and value.ndim > 0 or name in dict(self._state_items())
+            for name, value in flatten_dict(saved).items()
+            if isinstance(value, np.ndarray) and value.ndim > 0 or name in targets
         }
+        if kind == "legacy":
+            for name, value in weights.items():
+                target = targets.get(name)
+                if target is not None and value.dtype.kind == target.dtype.kind == "f":
+                    weights[name] = np.asarray(value, dtype=target.dtype)
         self.load_weight_dict(weights, strict=True)
 
     # --- display -----------------------------------------------------------------------------

@@ -157,6 +157,39 @@ def test_load_reads_a_pygrad_0_1_0_checkpoint_and_ignores_its_dropout_rates(tmp_
         np.testing.assert_array_equal(a.data, b.data, err_msg=name)
 
 
+def test_load_casts_the_float64_weights_of_a_pygrad_0_1_0_checkpoint(tmp_path, rng):
+    # 0.1.0 initialised weights with NumPy's default dtype, so its files hold float64.
+    legacy = {
+        "fc1": {"W": rng.standard_normal((6, 5)), "b": np.zeros(5)},
+        "fc2": {"W": rng.standard_normal((5, 3)), "b": np.zeros(3)},
+        "dropout": {"dropout": np.array(0.5)},
+    }
+    np.save(tmp_path / "old.npy", legacy, allow_pickle=True)
+    model = NeuralNet()
+    model.load(tmp_path / "old.npy")
+    assert model.fc1.W.dtype == np.float32
+    np.testing.assert_array_equal(model.fc1.W.data, legacy["fc1"]["W"].astype(np.float32))
+    np.testing.assert_array_equal(model.fc2.W.data, legacy["fc2"]["W"].astype(np.float32))
+
+
+def test_load_refuses_a_dtype_mismatch_in_a_checkpoint_of_its_own_format(tmp_path, rng):
+    from pygrad.serialization import save_weights
+
+    weights = NeuralNet().weight_dict()
+    weights["fc1"]["W"] = weights["fc1"]["W"].astype(np.float64)
+    save_weights(tmp_path / "model", weights)
+    with pytest.raises(ValueError, match=r"fc1\.W.*float32.*float64"):
+        NeuralNet().load(tmp_path / "model.npy")
+
+
+def test_load_still_refuses_a_shape_mismatch_in_a_pygrad_0_1_0_checkpoint(tmp_path, rng):
+    legacy = NeuralNet().weight_dict()
+    legacy["fc1"]["W"] = rng.standard_normal((7, 5))
+    np.save(tmp_path / "old.npy", legacy, allow_pickle=True)
+    with pytest.raises(ValueError, match=r"fc1\.W.*\(6, 5\).*\(7, 5\)"):
+        NeuralNet().load(tmp_path / "old.npy")
+
+
 def test_optimizer_state_survives_a_checkpoint_round_trip(tmp_path, rng):
     from pygrad.serialization import load_state, save_state
 
