@@ -345,32 +345,9 @@ def _shapes_text(shapes) -> str:
     return ", ".join(str(tuple(shape)) for shape in shapes)
 
 
-def _sources_of(variable: Variable, producers: dict) -> dict:
-    """Walk back from ``variable`` to the nearest variables in ``producers``.
-
-    Returns ``{producer node id: names of the functions crossed on the way}``: the functional
-    ops (such as ``ReLU``) applied between two layers, in the order they ran.
-    """
-    sources = {}
-    stack, seen = [(variable, ())], set()
-    while stack:
-        current, crossed = stack.pop()
-        node = producers.get(id(current))
-        if node is not None:
-            sources.setdefault(node, list(reversed(crossed)))
-            continue
-        creator = getattr(current, "creator", None)  # arrays given to a model have none
-        if creator is None or creator in seen:
-            continue
-        seen.add(creator)
-        crossed += (type(creator).__name__,)
-        stack.extend((x, crossed) for x in reversed(creator.inputs))
-    return sources
-
-
-def _edge_attributes(crossed: list) -> dict:
+def _edge_attributes(crossed: tuple) -> dict:
     if len(crossed) > 4:
-        crossed = crossed[:2] + ["..."] + crossed[-1:]
+        crossed = crossed[:2] + ("...",) + crossed[-1:]
     return {"label": ", ".join(crossed)} if crossed else {}
 
 
@@ -404,38 +381,22 @@ def get_model_dot_graph(model, verbose: bool = True) -> str:
             f"{type(model).__name__}.plot: the picture shows the layers of the last forward "
             "pass; call the model on an input first (model(x)), then plot"
         )
+    if not trace.recorded:
+        raise RuntimeError(
+            f"{type(model).__name__}.plot: the last forward pass ran under no_grad(), which "
+            "records no graph, so how the layers connect is unknown; call the model once "
+            "outside no_grad(), then plot"
+        )
     names = {id(module): name for name, module in model.named_modules()}
-    statements, producers = [], {}
-    alive = []  # keeps the registered variables alive so that their ids stay unique
-
-    def register(node_id: str, variables) -> None:
-        for ref in variables:
-            variable = ref()
-            if variable is not None:
-                producers[id(variable)] = node_id
-                alive.append(variable)
-
-    def edges_into(node_id: str, variables, previous) -> list:
-        edges = []
-        for ref in variables:
-            variable = ref()
-            if variable is not None:
-                for source, crossed in _sources_of(variable, producers).items():
-                    edges.append(dot_edge(source, node_id, **_edge_attributes(crossed)))
-        if not edges and previous is not None:
-            # The variables are gone (or came from elsewhere): assume the layers ran in a chain.
-            edges.append(dot_edge(previous, node_id, style="dashed"))
-        return edges
 
     def label(title: str, details: str) -> str:
         return f"{title}\n{details}" if verbose else title
 
-    for index, (ref, shape) in enumerate(zip(trace.inputs, trace.input_shapes)):
-        statements.append(dot_node(f"in{index}", label("input", str(shape)), **_VARIABLE_STYLE))
-        register(f"in{index}", [ref])
-    previous = "in0" if trace.inputs else None
+    statements = [
+        dot_node(f"in{index}", label("input", str(shape)), **_VARIABLE_STYLE)
+        for index, shape in enumerate(trace.input_shapes)
+    ]
     for index, call in enumerate(trace.calls):
-        node_id = f"layer{index}"
         name = names.get(id(call.module)) or ""
         title = type(call.module).__name__
         title = f"{name}: {title}" if name else title
@@ -444,18 +405,12 @@ def get_model_dot_graph(model, verbose: bool = True) -> str:
             for side, shapes in (("in", call.input_shapes), ("out", call.output_shapes))
             if shapes
         )
-        # Edges are found before the outputs are registered: a layer that returns its input
-        # (dropout in eval mode) must not be drawn feeding itself.
-        edges = edges_into(node_id, call.inputs, previous)
-        statements.append(dot_node(node_id, label(title, details), **_FUNCTION_STYLE))
-        statements += edges
-        register(node_id, call.outputs)
-        previous = node_id
-    for index, (ref, shape) in enumerate(zip(trace.outputs, trace.output_shapes)):
-        node_id = f"out{index}"
-        edges = edges_into(node_id, [ref], previous)
-        statements.append(dot_node(node_id, label("output", str(shape)), **_VARIABLE_STYLE))
-        statements += edges
+        statements.append(dot_node(f"layer{index}", label(title, details), **_FUNCTION_STYLE))
+    statements += [
+        dot_node(f"out{index}", label("output", str(shape)), **_VARIABLE_STYLE)
+        for index, shape in enumerate(trace.output_shapes)
+    ]
+    statements += [dot_edge(tail, head, **_edge_attributes(ops)) for tail, head, ops in trace.edges]
     return dot_digraph(statements)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from pygrad import Function, Parameter, Variable, nn, utils, viz
+from pygrad import Function, Parameter, Variable, nn, no_grad, utils, viz
 from pygrad import functions as F
 
 HAS_DOT = shutil.which("dot") is not None
@@ -316,6 +316,56 @@ def test_model_graph_without_verbose_names_layers_only():
         "input",
         "output",
     ]
+
+
+class Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.fc2 = nn.Linear(4, 4)
+        self.fc3 = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x))
+        return self.fc3(h + self.fc2(h))
+
+
+def residual_edges(model) -> dict:
+    nodes, edges = parse(viz.get_model_dot_graph(model, verbose=False))
+    name = {node: label for node, (label, _) in nodes.items()}
+    return sorted((name[tail], name[head]) for tail, head in edges)
+
+
+RESIDUAL_EDGES = [
+    ("fc1: Linear", "fc2: Linear"),
+    ("fc1: Linear", "fc3: Linear"),
+    ("fc2: Linear", "fc3: Linear"),
+    ("fc3: Linear", "output"),
+    ("input", "fc1: Linear"),
+]
+
+
+def test_model_graph_draws_a_skip_connection_with_the_ops_on_each_edge():
+    model = Residual()
+    y = model(Variable(np.ones((2, 4), np.float32)))
+    assert residual_edges(model) == RESIDUAL_EDGES
+    source = viz.get_model_dot_graph(model)
+    assert 'label="ReLU, Add"' in source and 'label="Add"' in source
+    assert y.shape == (2, 2)
+
+
+def test_model_graph_keeps_every_edge_after_the_output_is_gone():
+    model = Residual()
+    model(Variable(np.ones((2, 4), np.float32)))  # the output and its graph are freed here
+    assert residual_edges(model) == RESIDUAL_EDGES
+
+
+def test_model_graph_after_a_forward_pass_under_no_grad_says_why_it_cannot_draw():
+    model = Residual()
+    with no_grad():
+        model(Variable(np.ones((2, 4), np.float32)))
+    with pytest.raises(RuntimeError, match=r"no_grad\(\).*outside no_grad"):
+        viz.get_model_dot_graph(model)
 
 
 @needs_dot

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pygrad import backends
+from pygrad._config import Config
 from pygrad.core import Parameter, Variable
 
 __all__ = ["Module", "LoadReport"]
@@ -34,13 +35,69 @@ class LayerCall(NamedTuple):
 
 
 class ForwardTrace(NamedTuple):
-    """The layer calls of one forward pass of a model, with its own inputs and outputs."""
+    """The layer calls of one forward pass of a model and the data flow between them.
+
+    ``edges`` are ``(tail, head, ops)`` triples between the nodes ``"in{i}"`` (the model's
+    inputs), ``"layer{k}"`` (the k-th layer call) and ``"out{j}"`` (its outputs), ``ops``
+    naming the functions applied on the way.  They are found when the call returns, while
+    the graph is alive, so that a picture needs neither the outputs nor the graph later.
+    ``recorded`` tells whether the graph was recorded at all (it is not under ``no_grad``).
+    """
 
     calls: list
-    inputs: tuple
-    outputs: tuple
     input_shapes: tuple
     output_shapes: tuple
+    edges: list
+    recorded: bool
+
+
+def _sources_of(variable: Variable, producers: dict) -> dict:
+    """Walk back from ``variable`` to the nearest variables in ``producers``.
+
+    Returns ``{producer node id: names of the functions crossed on the way}``: the functional
+    ops (such as ``ReLU``) applied between two layers, in the order they ran.
+    """
+    sources = {}
+    stack, seen = [(variable, ())], set()
+    while stack:
+        current, crossed = stack.pop()
+        node = producers.get(id(current))
+        if node is not None:
+            sources.setdefault(node, tuple(reversed(crossed)))
+            continue
+        creator = getattr(current, "creator", None)  # arrays given to a model have none
+        if creator is None or creator in seen:
+            continue
+        seen.add(creator)
+        crossed += (type(creator).__name__,)
+        stack.extend((x, crossed) for x in reversed(creator.inputs))
+    return sources
+
+
+def _data_flow(calls: list, inputs: tuple, outputs: tuple) -> list:
+    """The ``edges`` of a :class:`ForwardTrace` (see there), in call order."""
+    producers, edges = {}, []
+    alive = list(inputs)  # holds what is registered, so that no id is reused meanwhile
+
+    def connect(head: str, variables) -> None:
+        for variable in variables:
+            for tail, ops in _sources_of(variable, producers).items():
+                edges.append((tail, head, ops))
+
+    for index, variable in enumerate(inputs):
+        producers[id(variable)] = f"in{index}"
+    for index, call in enumerate(calls):
+        node = f"layer{index}"
+        # Edges come before the outputs are registered: a layer that returns its input
+        # (dropout in eval mode) must not be drawn feeding itself.
+        connect(node, [v for v in (ref() for ref in call.inputs) if v is not None])
+        for variable in (ref() for ref in call.outputs):
+            if variable is not None:
+                producers[id(variable)] = node
+                alive.append(variable)
+    for index, variable in enumerate(outputs):
+        connect(f"out{index}", [variable])
+    return edges
 
 
 class LoadReport(NamedTuple):
@@ -143,10 +200,10 @@ class Module:
         ins, outs = _variables(inputs), _variables(outputs)
         self._trace = ForwardTrace(
             trace,
-            tuple(weakref.ref(v) for v in ins),
-            tuple(weakref.ref(v) for v in outs),
             tuple(v.shape for v in ins),
             tuple(v.shape for v in outs),
+            _data_flow(trace, ins, outs),
+            Config.enable_backprop,
         )
         return outputs
 

@@ -143,7 +143,14 @@ def test_forward_records_the_layer_calls_for_plotting(rng):
     assert [call.module for call in trace.calls] == [model.fc1, model.fc2, model.dropout]
     assert trace.calls[0].input_shapes == ((2, 6),)
     assert trace.calls[1].output_shapes == ((2, 3),)
-    assert trace.outputs[0]() is y
+    assert trace.output_shapes == (y.shape,)
+    assert [(tail, head) for tail, head, _ in trace.edges] == [
+        ("in0", "layer0"),
+        ("layer0", "layer1"),
+        ("layer1", "layer2"),
+        ("layer2", "out0"),
+    ]
+    assert trace.edges[1][2] == ("ReLU",)
 
 
 def test_load_reads_a_pygrad_0_1_0_checkpoint_and_ignores_its_dropout_rates(tmp_path):
