@@ -52,6 +52,13 @@ def _to_array(data, device, who="Variable"):
         device = backends.parse_device(device)
     if type(data) is _ndarray or getattr(data, "xp", None) is not None:
         array = data
+    elif isinstance(data, _ndarray):
+        if isinstance(data, np.ma.MaskedArray):
+            raise TypeError(
+                f"{who}: a masked array would lose its mask; fill the masked values first "
+                "(data.filled(value))"
+            )
+        array = np.asarray(data)  # memmap, np.matrix and other subclasses: their plain data
     elif isinstance(data, (_scalar_types, list, tuple, _generic)):
         array = np.asarray(data)
     else:
@@ -150,10 +157,11 @@ class Variable:
         device = device_of(data)
         if device != "cpu":
             data = data.get()
-        body = str(data).replace("\n", "\n" + " " * len("Variable("))
+        kind = type(self).__name__
+        body = str(data).replace("\n", "\n" + " " * (len(kind) + 1))
         if device != "cpu":
-            return f"Variable({body}, device='{device}')"
-        return f"Variable({body})"
+            return f"{kind}({body}, device='{device}')"
+        return f"{kind}({body})"
 
     def __array__(self, dtype=None, copy=None):
         data = self.data if type(self.data) is _ndarray else self.data.get()
@@ -213,6 +221,10 @@ class Variable:
 
         Functions are visited once each, in reverse generation order, so a variable used by
         several functions receives the sum of their gradients before its own creator runs.
+        The seed is this Variable's ``grad`` when one is set (so ``y.grad = ...`` before
+        ``y.backward()`` gives the gradient of the output, as in Chainer and DeZero), and
+        ones of its shape otherwise.  A gradient kept by an earlier ``retain_grad=True`` pass
+        counts as set: clear it first (``y.clear_grad()``) to seed with ones.
 
         Parameters
         ----------
@@ -347,9 +359,6 @@ class Parameter(Variable):
     """A Variable that :class:`pygrad.nn.Module` collects as a trainable weight."""
 
     __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Parameter" + super().__repr__()[len("Variable") :]
 
 
 # Arrays smaller than this are not worth releasing: a release costs a few microseconds.

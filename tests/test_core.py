@@ -243,6 +243,31 @@ def test_parameter_is_a_variable_with_its_own_repr():
     assert repr(Parameter(3)) == "Parameter(3)"
 
 
+def test_parameter_repr_aligns_the_rows_of_a_matrix():
+    assert repr(Parameter([[1, 2], [3, 4]])) == "Parameter([[1 2]\n           [3 4]])"
+
+
+def test_variable_accepts_numpy_array_subclasses_as_plain_arrays(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(3.0))
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    x = Variable(mapped)
+    assert type(x.data) is np.ndarray
+    np.testing.assert_array_equal((x + mapped).data, [0.0, 2.0, 4.0])
+
+
+def test_variable_refuses_a_masked_array_rather_than_dropping_its_mask():
+    with pytest.raises(TypeError, match="masked array.*filled"):
+        Variable(np.ma.array([1.0, 2.0], mask=[False, True]))
+
+
+def test_backward_seeds_with_a_grad_set_beforehand_as_in_chainer():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x * 3.0
+    y.grad = Variable(np.array([1.0, -1.0]))
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [3.0, -3.0])
+
+
 # =============================================================================================
 # factories
 # =============================================================================================
