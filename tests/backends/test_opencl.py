@@ -531,6 +531,17 @@ def test_variable_moves_between_devices_and_keeps_grads_on_device(xp, data):
     assert z.grad.device == "opencl:0"
 
 
+def test_zero_dimensional_data_keeps_its_shape_on_device_and_back(xp):
+    assert xp.asarray(np.float32(2.0)).shape == ()
+    x = Variable(np.float32(2.0))
+    y = x.to("opencl")
+    assert y.shape == () and y.to("cpu").shape == ()
+    (F.exp(y) * 3.0).backward()
+    assert x.grad.shape == () and x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.data, 3.0 * np.exp(2.0), rtol=1e-6)
+    assert Variable(0.5, device="opencl").shape == ()
+
+
 def test_mixing_devices_raises_device_error_naming_both(xp):
     cpu = Variable(np.ones(3, np.float32))
     gpu = Variable(np.ones(3, np.float32), device="opencl")

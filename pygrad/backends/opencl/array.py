@@ -444,7 +444,7 @@ def empty_array(shape, dtype, device) -> ndarray:
 def from_host(host: np.ndarray, device=None) -> ndarray:
     """Copy the NumPy array ``host`` to ``device`` (default: the current device)."""
     device = get_device(device) if not hasattr(device, "queue") else device
-    host = np.ascontiguousarray(host)
+    host = np.asarray(host, order="C")  # ascontiguousarray would make a 0-d array 1-d
     out = empty_array(host.shape, host.dtype, device)
     if host.size:
         cl.enqueue_copy(device.queue, out.buffer, host, is_blocking=True)
