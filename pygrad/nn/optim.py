@@ -34,7 +34,10 @@ class Optimizer:
     """Base class: holds the parameters, runs hooks, then updates every parameter with a grad.
 
     Subclasses set ``state_names`` (the per-parameter arrays they keep) and implement
-    ``update(param, grad, state)`` working in place on ``param.data``.
+    ``update(param, grad, state)`` working in place on ``param.data``.  The state key
+    ``"step"`` is reserved for a parameter's own count of updates (a Python int), which
+    optimizers whose formulas depend on it keep: a parameter without a grad on some steps is
+    not updated on them, so its count can lag behind the optimizer's ``steps``.
 
     Parameters
     ----------
@@ -94,10 +97,7 @@ class Optimizer:
             "hyper": {name: getattr(self, name) for name in self.hyper_names},
             "steps": self.steps,
             "state": {
-                str(index): {
-                    name: array.copy() if type(array) is np.ndarray else array.get()
-                    for name, array in state.items()
-                }
+                str(index): {name: _host_copy(value) for name, value in state.items()}
                 for index, state in enumerate(self.state)
                 if state
             },
@@ -127,6 +127,9 @@ class Optimizer:
                 )
             param = self.params[index]
             for name, array in entries.items():
+                if name == "step":
+                    new_state[index][name] = int(array)
+                    continue
                 array = np.asarray(array)
                 if array.shape != param.shape:
                     raise ValueError(
@@ -139,6 +142,12 @@ class Optimizer:
     def __repr__(self) -> str:
         settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.hyper_names)
         return f"{type(self).__name__}({settings})"
+
+
+def _host_copy(value):
+    if isinstance(value, int):
+        return value
+    return value.copy() if type(value) is np.ndarray else value.get()
 
 
 class SGD(Optimizer):
@@ -214,7 +223,11 @@ class AdaDelta(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma and Ba, 2015) with bias correction, in PyTorch's arrangement."""
+    """Adam (Kingma and Ba, 2015) with bias correction, in PyTorch's arrangement.
+
+    The bias correction of a parameter uses its own number of updates (state ``"step"``), not
+    the optimizer's: one that had no grad on the first steps starts its correction afresh.
+    """
 
     state_names = ("exp_avg", "exp_avg_sq")
     hyper_names = ("lr", "beta_1", "beta_2", "eps")
@@ -237,15 +250,27 @@ class Adam(Optimizer):
     def update(self, param, grad, state) -> None:
         xp = get_array_module(grad)
         beta_1, beta_2 = self.beta_1, self.beta_2
+        step = state["step"] = state.get("step", 0) + 1
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         exp_avg *= beta_1
         exp_avg += (1 - beta_1) * grad
         exp_avg_sq *= beta_2
         exp_avg_sq += (1 - beta_2) * grad * grad
-        correction_1 = 1 - beta_1**self.steps
-        correction_2 = 1 - beta_2**self.steps
+        correction_1 = 1 - beta_1**step
+        correction_2 = 1 - beta_2**step
         denominator = xp.sqrt(exp_avg_sq) / math.sqrt(correction_2) + self.eps
         param.data -= (self.lr / correction_1) * exp_avg / denominator
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` returned (see :meth:`Optimizer.load_state_dict`).
+
+        State saved before parameters counted their own steps has no ``"step"``; its bias
+        correction used the optimizer's step count, which is what such a parameter resumes from.
+        """
+        super().load_state_dict(state_dict)
+        for state in self.state:
+            if state and "step" not in state:
+                state["step"] = self.steps
 
 
 class AdamW(Adam):

@@ -145,24 +145,44 @@ def test_non_positive_learning_rate_is_refused(lr):
 
 
 def test_state_dict_resumes_training_bit_for_bit(rng):
-    w0 = rng.standard_normal((4,)).astype(np.float32)
+    w0, late0 = (rng.standard_normal((4,)).astype(np.float32) for _ in range(2))
     grads = _grads(rng, w0.shape, steps=6)
-    straight = _run(optim.Adam, w0, grads, lr=0.01)
 
-    param = Parameter(w0.copy())
-    first = optim.Adam([param], lr=0.01)
-    for g in grads[:3]:
-        param.grad = Variable(g.copy())
-        first.step()
+    def train(optimizer, w, late, steps):
+        for step in steps:
+            w.grad = Variable(grads[step].copy())
+            # The late parameter has no grad on the first two steps, so its count lags.
+            late.grad = None if step < 2 else Variable(-grads[step])
+            optimizer.step()
+
+    w, late = Parameter(w0.copy()), Parameter(late0.copy())
+    train(optim.Adam([w, late], lr=0.01), w, late, range(6))
+
+    first_w, first_late = Parameter(w0.copy()), Parameter(late0.copy())
+    first = optim.Adam([first_w, first_late], lr=0.01)
+    train(first, first_w, first_late, range(3))
     saved = first.state_dict()
-    resumed_param = Parameter(param.data.copy())
-    resumed = optim.Adam([resumed_param], lr=0.5)
+    assert saved["state"]["0"]["step"] == 3 and saved["state"]["1"]["step"] == 1
+    resumed_w, resumed_late = Parameter(first_w.data.copy()), Parameter(first_late.data.copy())
+    resumed = optim.Adam([resumed_w, resumed_late], lr=0.5)
     resumed.load_state_dict(saved)
     assert resumed.lr == 0.01
-    for g in grads[3:]:
-        resumed_param.grad = Variable(g.copy())
-        resumed.step()
-    np.testing.assert_array_equal(resumed_param.data, straight)
+    train(resumed, resumed_w, resumed_late, range(3, 6))
+    np.testing.assert_array_equal(resumed_w.data, w.data)
+    np.testing.assert_array_equal(resumed_late.data, late.data)
+
+
+def test_adam_state_dict_without_per_parameter_steps_resumes_from_the_global_count(rng):
+    param = Parameter(rng.standard_normal(4).astype(np.float32))
+    optimizer = optim.Adam([param], lr=0.01)
+    for g in _grads(rng, param.shape, steps=3):
+        param.grad = Variable(g)
+        optimizer.step()
+    saved = optimizer.state_dict()
+    del saved["state"]["0"]["step"]  # as written before parameters counted their own steps
+    resumed = optim.Adam([Parameter(param.data.copy())], lr=0.01)
+    resumed.load_state_dict(saved)
+    assert resumed.state[0]["step"] == 3
 
 
 def test_load_state_dict_rejects_wrong_shapes():
@@ -235,3 +255,51 @@ def test_hooks_treat_a_grad_shared_by_two_leaves_once():
     # Both grads are ones (global norm 2), clipped to norm 1: each element 0.5.
     np.testing.assert_allclose(w1.data, np.full(2, 0.5), rtol=1e-5)
     np.testing.assert_allclose(w2.data, np.full(2, 0.5), rtol=1e-5)
+
+
+# --- per-parameter step counts -------------------------------------------------------------
+def _adam_pair(torch, cls, name, kwargs, rng):
+    """Six steps where ``b`` has no grad for the first three, in pygrad and in torch.optim."""
+    a0, b0 = (rng.standard_normal(3).astype(np.float32) for _ in range(2))
+    grads = [
+        (rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32))
+        for _ in range(6)
+    ]
+    a, b = Parameter(a0.copy()), Parameter(b0.copy())
+    optimizer = cls([a, b], **kwargs)
+    ta, tb = (torch.tensor(x.copy(), requires_grad=True) for x in (a0, b0))
+    topt = _torch_optimizer(torch, name, [ta, tb], kwargs)
+    for step, (ga, gb) in enumerate(grads):
+        a.grad, ta.grad = Variable(ga.copy()), torch.tensor(ga)
+        b.grad, tb.grad = (None, None) if step < 3 else (Variable(gb.copy()), torch.tensor(gb))
+        optimizer.step()
+        topt.step()
+    return (a.data, b.data), (ta.detach().numpy(), tb.detach().numpy())
+
+
+ADAM_CASES = [case for case in CASES if case[0] in ("adam", "adamw")]
+
+
+@pytest.mark.parametrize("name, cls, kwargs", ADAM_CASES, ids=[c[0] for c in ADAM_CASES])
+def test_adam_bias_correction_counts_steps_per_parameter(name, cls, kwargs, rng, torch):
+    kwargs = {**kwargs, "lr": 0.1}
+    ours, theirs = _adam_pair(torch, cls, name, kwargs, rng)
+    for mine, reference in zip(ours, theirs):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, cls, kwargs", ADAM_CASES, ids=[c[0] for c in ADAM_CASES])
+def test_adam_bias_correction_of_a_late_parameter_matches_numpy_reference(name, cls, kwargs, rng):
+    kwargs = {**kwargs, "lr": 0.1}
+    b0 = rng.standard_normal(3).astype(np.float32)
+    grads = _grads(rng, b0.shape, steps=3)
+    a, b = Parameter(np.ones(3, np.float32)), Parameter(b0.copy())
+    optimizer = cls([a, b], **kwargs)
+    for _ in range(3):
+        a.grad = Variable(np.ones(3, np.float32))
+        optimizer.step()
+    for g in grads:
+        a.grad, b.grad = Variable(np.ones(3, np.float32)), Variable(g.copy())
+        optimizer.step()
+    # b was updated three times, so it must look like three steps from the start.
+    np.testing.assert_allclose(b.data, _reference(name, b0, grads, **kwargs), rtol=1e-5, atol=1e-6)
