@@ -157,8 +157,12 @@ class Module:
             self._registry("_children"),
             self._registry("_buffers"),
         )
-        params.pop(name, None)
-        children.pop(name, None)
+        # A name keeps its place when it is assigned again in its own registry (as in
+        # PyTorch); it leaves the registries whose kind its new value no longer has.
+        if not isinstance(value, Parameter):
+            params.pop(name, None)
+        if not isinstance(value, Module):
+            children.pop(name, None)
         if name in buffers and not isinstance(value, Variable):
             buffers[name] = value
         else:

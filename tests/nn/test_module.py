@@ -41,6 +41,13 @@ def test_reassigning_an_attribute_unregisters_it():
     assert [name for name, _ in model.named_params()] == ["fc1.W", "fc1.b"]
 
 
+def test_assigning_a_layer_again_keeps_its_place_in_the_order():
+    model = NeuralNet()
+    model.fc1 = nn.Linear(6, 5)
+    assert [name for name, _ in model.named_params()] == ["fc1.W", "fc1.b", "fc2.W", "fc2.b"]
+    assert repr(model).index("(fc1)") < repr(model).index("(fc2)")
+
+
 def test_train_and_eval_reach_every_sub_module():
     model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(0.5)))
     model.eval()
