@@ -38,6 +38,12 @@ class Dataset:
     (array([3.], dtype=float32), np.float32(9.0))
     """
 
+    # Class-level defaults serve subclasses whose __init__ does not call super().__init__().
+    transform: Optional[Callable] = None
+    target_transform: Optional[Callable] = None
+    data = None
+    label = None
+
     def __init__(
         self, transform: Optional[Callable] = None, target_transform: Optional[Callable] = None
     ):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pygrad.data import ArrayDataset, Dataset, Subset, ratio_split
+from pygrad.data import ArrayDataset, DataLoader, Dataset, Subset, ratio_split
 
 
 class Squares(Dataset):
@@ -21,6 +21,18 @@ def test_dataset_subclass_reads_data_and_label_set_in_init():
     data, label = dataset[3]
     np.testing.assert_array_equal(data, [3.0])
     assert label == 9
+
+
+def test_dataset_subclass_that_skips_super_init_still_reads_its_samples():
+    class NoSuper(Dataset):
+        def __init__(self):
+            self.data = np.arange(6.0).reshape(3, 2)
+            self.label = np.array([0, 1, 2])
+
+    data, label = NoSuper()[1]
+    np.testing.assert_array_equal(data, [2.0, 3.0])
+    assert label == 1
+    assert len(DataLoader(NoSuper(), 2)) == 2
 
 
 def test_dataset_transforms_are_applied_per_sample():
