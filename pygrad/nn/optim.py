@@ -54,9 +54,7 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: the learning rate must be positive, got {lr}")
-        self.lr = lr
+        self.lr = _checked_lr(self, lr)
         self.hooks = []
         self.steps = 0
         self.state = [{} for _ in self.params]
@@ -106,16 +104,26 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what :meth:`state_dict` returned, onto each parameter's device.
 
+        Hyper-parameters take the saved values as they are, whatever this optimizer was built
+        with: a float learning rate stays a float here even if the optimizer was given an int.
+
         Raises
         ------
         ValueError
-            When a state array does not match its parameter's shape, or names a parameter
-            this optimizer does not have.
+            When a setting is unknown or the learning rate is not positive, when a state array
+            does not match its parameter's shape, or names a parameter this optimizer does not
+            have.
         """
+        hyper = {}
         for name, value in state_dict.get("hyper", {}).items():
             if name not in self.hyper_names:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: unknown setting {name!r}")
-            setattr(self, name, type(getattr(self, name))(value))
+            # A 0-d array or NumPy scalar (from a hand-made dict) becomes a plain number.
+            hyper[name] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+        if "lr" in hyper:
+            _checked_lr(self, hyper["lr"])
+        for name, value in hyper.items():
+            setattr(self, name, value)
         self.steps = int(state_dict.get("steps", 0))
         new_state = [{} for _ in self.params]
         for key, entries in state_dict.get("state", {}).items():
@@ -142,6 +150,14 @@ class Optimizer:
     def __repr__(self) -> str:
         settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.hyper_names)
         return f"{type(self).__name__}({settings})"
+
+
+def _checked_lr(optimizer: Optimizer, lr: float) -> float:
+    if not lr > 0:
+        raise ValueError(
+            f"{type(optimizer).__name__}: the learning rate must be positive, got {lr}"
+        )
+    return lr
 
 
 def _host_copy(value):

@@ -303,3 +303,36 @@ def test_adam_bias_correction_of_a_late_parameter_matches_numpy_reference(name, 
         optimizer.step()
     # b was updated three times, so it must look like three steps from the start.
     np.testing.assert_allclose(b.data, _reference(name, b0, grads, **kwargs), rtol=1e-5, atol=1e-6)
+
+
+# --- restoring hyper-parameters ----------------------------------------------------------------
+def test_load_state_dict_keeps_a_float_learning_rate_in_an_optimizer_made_with_an_int():
+    saved = optim.SGD([Parameter(np.ones(2, np.float32))], lr=0.1, momentum=0.5).state_dict()
+    param = Parameter(np.ones(2, np.float32))
+    resumed = optim.SGD([param], lr=1, momentum=0)
+    resumed.load_state_dict(saved)
+    assert type(resumed.lr) is float and resumed.lr == 0.1
+    assert resumed.momentum == 0.5
+    param.grad = Variable(np.ones(2, np.float32))
+    resumed.step()
+    np.testing.assert_allclose(param.data, np.full(2, 0.9), rtol=1e-6)
+
+
+def test_load_state_dict_round_trips_hyper_parameters_through_a_checkpoint(tmp_path):
+    from pygrad.serialization import load_state, save_state
+
+    source = optim.SGD([Parameter(np.ones(2, np.float32))], lr=0.1, momentum=0.9, nesterov=True)
+    resumed = optim.SGD([Parameter(np.ones(2, np.float32))], lr=1)
+    resumed.load_state_dict(load_state(save_state(tmp_path / "opt", source.state_dict())))
+    assert (resumed.lr, resumed.momentum, resumed.nesterov) == (0.1, 0.9, True)
+    assert type(resumed.lr) is float and type(resumed.nesterov) is bool
+
+
+@pytest.mark.parametrize("lr", [0.0, -0.1])
+def test_load_state_dict_refuses_a_non_positive_learning_rate(lr):
+    optimizer = optim.Adam([Parameter(np.ones(2, np.float32))], lr=0.01)
+    saved = optimizer.state_dict()
+    saved["hyper"]["lr"] = lr
+    with pytest.raises(ValueError, match="learning rate"):
+        optimizer.load_state_dict(saved)
+    assert optimizer.lr == 0.01
