@@ -25,6 +25,7 @@ __all__ = [
     "RMSProp",
     "WeightDecay",
     "ClipGrad",
+    "LRScheduler",
     "StepLR",
     "CosineAnnealingLR",
 ]
@@ -118,8 +119,7 @@ class Optimizer:
         for name, value in state_dict.get("hyper", {}).items():
             if name not in self.hyper_names:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: unknown setting {name!r}")
-            # A 0-d array or NumPy scalar (from a hand-made dict) becomes a plain number.
-            hyper[name] = value.item() if isinstance(value, (np.ndarray, np.generic)) else value
+            hyper[name] = _plain_number(value)
         if "lr" in hyper:
             _checked_lr(self, hyper["lr"])
         for name, value in hyper.items():
@@ -158,6 +158,11 @@ def _checked_lr(optimizer: Optimizer, lr: float) -> float:
             f"{type(optimizer).__name__}: the learning rate must be positive, got {lr}"
         )
     return lr
+
+
+def _plain_number(value):
+    # A 0-d array or NumPy scalar (from a hand-made dict) becomes a Python number.
+    return value.item() if isinstance(value, (np.ndarray, np.generic)) else value
 
 
 def _host_copy(value):
@@ -364,41 +369,117 @@ class ClipGrad:
 
 
 # --- schedulers ----------------------------------------------------------------------------
-class StepLR:
-    """Multiply the learning rate by ``gamma`` every ``step_size`` calls of :meth:`step`."""
+class LRScheduler:
+    """Base class of the schedulers: counts epochs and sets the optimizer's learning rate.
+
+    Subclasses name what :meth:`state_dict` keeps in ``state_names`` (the epoch count, the
+    initial learning rate and their own settings) and give the learning rate after an epoch
+    in ``lr_at(epoch)``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is set; its value now is the initial learning rate.
+    """
+
+    state_names: tuple = ("epoch", "base_lr")
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.epoch = 0
+
+    def step(self) -> None:
+        """Advance one epoch and set the optimizer's learning rate."""
+        self.epoch += 1
+        self.optimizer.lr = self.lr_at(self.epoch)
+
+    def lr_at(self, epoch: int) -> float:
+        """Return the learning rate after ``epoch`` calls of :meth:`step`."""
+        raise NotImplementedError(f"{type(self).__name__} must define lr_at()")
+
+    def get_last_lr(self) -> float:
+        """Return the learning rate the optimizer has now."""
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict:
+        """Return the epoch count, the initial learning rate and the settings, as numbers.
+
+        Together with the optimizer's :meth:`Optimizer.state_dict` this resumes the schedule
+        exactly; :func:`pygrad.serialization.save_state` can write it.
+        """
+        return {name: getattr(self, name) for name in self.state_names}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` returned; the optimizer's learning rate is left as is.
+
+        Raises
+        ------
+        ValueError
+            When an entry is unknown or missing.
+        """
+        owner = f"{type(self).__name__}.load_state_dict"
+        unknown = sorted(set(state_dict) - set(self.state_names))
+        if unknown:
+            raise ValueError(f"{owner}: unknown entries {unknown}")
+        missing = [name for name in self.state_names if name not in state_dict]
+        if missing:
+            raise ValueError(f"{owner}: missing entries {missing}")
+        for name in self.state_names:
+            setattr(self, name, _plain_number(state_dict[name]))
+        self.epoch = int(self.epoch)
+
+
+class StepLR(LRScheduler):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` calls of :meth:`step`.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is set; its value now is the initial learning rate.
+    step_size : int
+        Epochs between two decays; must be positive.
+    gamma : float
+        The factor of each decay.
+    """
+
+    state_names = ("epoch", "base_lr", "step_size", "gamma")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
         if step_size <= 0:
             raise ValueError(f"StepLR: step_size must be positive, got {step_size}")
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lr = optimizer.lr
-        self.epoch = 0
+        super().__init__(optimizer)
+        self.step_size, self.gamma = step_size, gamma
 
-    def step(self) -> None:
-        """Advance one epoch and set the optimizer's learning rate."""
-        self.epoch += 1
-        self.optimizer.lr = self.base_lr * self.gamma ** (self.epoch // self.step_size)
-
-    def get_last_lr(self) -> float:
-        return self.optimizer.lr
+    def lr_at(self, epoch: int) -> float:
+        """Return ``base_lr * gamma ** (epoch // step_size)``."""
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
-class CosineAnnealingLR:
-    """Anneal the learning rate from its initial value to ``eta_min`` along a half cosine over
-    ``T_max`` epochs: ``eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2``."""
+class CosineAnnealingLR(LRScheduler):
+    """Anneal the learning rate from its initial value to ``eta_min`` along a half cosine.
+
+    Over ``T_max`` epochs: ``eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is set; its value now is the initial learning rate.
+    T_max : int
+        Epochs of the half cosine; must be positive.
+    eta_min : float
+        The learning rate reached after ``T_max`` epochs.
+    """
+
+    state_names = ("epoch", "base_lr", "T_max", "eta_min")
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
         if T_max <= 0:
             raise ValueError(f"CosineAnnealingLR: T_max must be positive, got {T_max}")
-        self.optimizer, self.T_max, self.eta_min = optimizer, T_max, eta_min
-        self.base_lr = optimizer.lr
-        self.epoch = 0
+        super().__init__(optimizer)
+        self.T_max, self.eta_min = T_max, eta_min
 
-    def step(self) -> None:
-        """Advance one epoch and set the optimizer's learning rate."""
-        self.epoch += 1
-        cosine = (1 + math.cos(math.pi * self.epoch / self.T_max)) / 2
-        self.optimizer.lr = self.eta_min + (self.base_lr - self.eta_min) * cosine
-
-    def get_last_lr(self) -> float:
-        return self.optimizer.lr
+    def lr_at(self, epoch: int) -> float:
+        """Return the learning rate after ``epoch`` epochs (the formula above)."""
+        cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        return self.eta_min + (self.base_lr - self.eta_min) * cosine

@@ -336,3 +336,78 @@ def test_load_state_dict_refuses_a_non_positive_learning_rate(lr):
     with pytest.raises(ValueError, match="learning rate"):
         optimizer.load_state_dict(saved)
     assert optimizer.lr == 0.01
+
+
+# --- resuming schedulers -----------------------------------------------------------------------
+SCHEDULERS = [
+    (optim.StepLR, {"step_size": 2, "gamma": 0.5}),
+    (optim.CosineAnnealingLR, {"T_max": 7, "eta_min": 0.01}),
+]
+
+
+@pytest.mark.parametrize(
+    "scheduler_cls, kwargs", SCHEDULERS, ids=[c[0].__name__ for c in SCHEDULERS]
+)
+def test_scheduler_state_dict_resumes_the_learning_rates_of_an_uninterrupted_run(
+    scheduler_cls, kwargs, tmp_path
+):
+    from pygrad.serialization import load_state, save_state
+
+    optimizer = optim.SGD([Parameter(np.ones(1))], lr=0.3)
+    scheduler = scheduler_cls(optimizer, **kwargs)
+    straight = []
+    for _ in range(6):
+        scheduler.step()
+        straight.append(optimizer.lr)
+
+    optimizer = optim.SGD([Parameter(np.ones(1))], lr=0.3)
+    scheduler = scheduler_cls(optimizer, **kwargs)
+    for _ in range(3):
+        scheduler.step()
+    save_state(tmp_path / "optimizer", optimizer.state_dict())
+    save_state(tmp_path / "scheduler", scheduler.state_dict())
+
+    # Fresh ones built with another learning rate: only the loaded state may decide.
+    optimizer = optim.SGD([Parameter(np.ones(1))], lr=0.05)
+    scheduler = scheduler_cls(optimizer, **kwargs)
+    optimizer.load_state_dict(load_state(tmp_path / "optimizer.npy"))
+    scheduler.load_state_dict(load_state(tmp_path / "scheduler.npy"))
+    assert scheduler.get_last_lr() == straight[2]
+    resumed = []
+    for _ in range(3):
+        scheduler.step()
+        resumed.append(optimizer.lr)
+    assert resumed == straight[3:]
+
+
+def test_scheduler_state_dict_matches_torch_after_resuming(torch):
+    tp = torch.nn.Parameter(torch.ones(1))
+    topt = torch.optim.SGD([tp], lr=0.3)
+    tsched = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5)
+    opt = optim.SGD([Parameter(np.ones(1))], lr=0.3)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        topt.step()
+        tsched.step()
+        sched.step()
+    assert sched.state_dict()["epoch"] == tsched.state_dict()["last_epoch"]
+    assert sched.state_dict()["base_lr"] == tsched.state_dict()["base_lrs"][0]
+    resumed_opt = optim.SGD([Parameter(np.ones(1))], lr=1.0)
+    resumed_opt.load_state_dict(opt.state_dict())
+    resumed = optim.StepLR(resumed_opt, step_size=2, gamma=0.5)
+    resumed.load_state_dict(sched.state_dict())
+    for _ in range(3):
+        topt.step()
+        tsched.step()
+        resumed.step()
+        assert resumed_opt.lr == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12)
+
+
+def test_scheduler_load_state_dict_refuses_unknown_or_missing_entries():
+    scheduler = optim.StepLR(optim.SGD([Parameter(np.ones(1))], lr=0.3), step_size=2)
+    saved = scheduler.state_dict()
+    with pytest.raises(ValueError, match="unknown"):
+        scheduler.load_state_dict({**saved, "T_max": 5})
+    del saved["base_lr"]
+    with pytest.raises(ValueError, match="missing"):
+        scheduler.load_state_dict(saved)
