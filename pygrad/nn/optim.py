@@ -45,13 +45,14 @@ class Optimizer:
     params : iterable of Parameter
         Usually ``model.params()``; the order fixes how state is keyed.
     lr : float
-        The learning rate; must be positive.
+        The learning rate; must be positive.  The default is SGD's, so that a subclass may
+        call ``super().__init__(params)`` alone.
     """
 
     state_names: tuple = ()
     hyper_names: tuple = ("lr",)
 
-    def __init__(self, params, lr: float):
+    def __init__(self, params, lr: float = 0.01):
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")

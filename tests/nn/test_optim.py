@@ -411,3 +411,29 @@ def test_scheduler_load_state_dict_refuses_unknown_or_missing_entries():
     del saved["base_lr"]
     with pytest.raises(ValueError, match="missing"):
         scheduler.load_state_dict(saved)
+
+
+# --- writing an optimizer ------------------------------------------------------------------
+class _PlainDescent(optim.Optimizer):
+    """A DeZero-style optimizer: the base class alone decides the learning rate."""
+
+    def __init__(self, params):
+        super().__init__(params)
+
+    def update(self, param, grad, state):
+        param.data -= self.lr * grad
+
+
+def test_optimizer_subclass_calling_init_with_params_alone_gets_sgds_learning_rate():
+    param = Parameter(np.ones(2, np.float32))
+    optimizer = _PlainDescent([param])
+    assert optimizer.lr == optim.SGD([param]).lr == 0.01
+    param.grad = Variable(np.ones(2, np.float32))
+    optimizer.step()
+    np.testing.assert_allclose(param.data, np.full(2, 0.99), rtol=1e-6)
+
+
+@pytest.mark.parametrize("lr", [0.0, -0.1])
+def test_optimizer_base_class_refuses_a_non_positive_learning_rate(lr):
+    with pytest.raises(ValueError, match="learning rate"):
+        optim.Optimizer([Parameter(np.ones(2))], lr=lr)
