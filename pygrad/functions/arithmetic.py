@@ -2,7 +2,9 @@
 
 These are what ``+ - * / ** -x`` on Variables call.  A Python number on either side never
 changes the dtype of the array (``float32 * 1.0001`` stays float32): it is kept as a number
-inside the function instead of being wrapped in a Variable of its own.
+inside the function instead of being wrapped in a Variable of its own.  A NumPy scalar
+promotes as it does in NumPy (``float32 * np.float64(2)`` is float64), but gradients always
+take the dtype of their variable.
 """
 
 from __future__ import annotations
@@ -10,41 +12,36 @@ from __future__ import annotations
 import numpy as np
 
 from pygrad.core import Function, Variable, as_array, as_variable
-from pygrad.functions.shape import sum_to
+from pygrad.functions.shape import Cast, keeps_grad_dtype, reduce_to
 
 __all__ = ["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow"]
 
 _number_types = (int, float, complex, np.number, np.bool_)
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, _number_types)
+class _ConstantOp(Function):
+    """An op between an array and a number ``c`` that is kept as a number.
 
-
-class Cast(Function):
-    """Change the dtype; the gradient is cast back to the input's dtype."""
+    A NumPy scalar can promote the result (``float32 * np.float64(2)`` is float64): forward
+    then records the input's dtype in ``grad_dtype`` and backward casts the gradient back to
+    it.  Checking once in forward is cheaper than comparing dtypes in every backward.
+    """
 
     needs_inputs = False
     needs_outputs = False
+    grad_dtype = None
 
-    def __init__(self, dtype):
-        self.dtype = dtype
+    def __init__(self, c):
+        self.c = c
 
-    def forward(self, x):
-        return x.astype(self.dtype)
+    def _note_promotion(self, x, y) -> None:
+        # Forward calls this only when the dtypes are not the very same object; equal ones
+        # (a dtype built anew) need no cast.
+        if y.dtype != x.dtype and keeps_grad_dtype(x.dtype):
+            self.grad_dtype = x.dtype
 
-    def backward(self, gy):
-        return Cast(self.inputs[0].dtype)(gy)
-
-
-def _reduce_to(gx: Variable, x: Variable) -> Variable:
-    """Sum a broadcast gradient back to the shape of input ``x`` and give it ``x``'s dtype,
-    so that mixing dtypes never changes the dtype of a gradient."""
-    if gx.shape != x.shape:
-        gx = sum_to(gx, x.shape)
-    if gx.dtype != x.dtype:
-        gx = Cast(x.dtype)(gx)
-    return gx
+    def _cast_back(self, gx: Variable) -> Variable:
+        return gx if self.grad_dtype is None else Cast(self.grad_dtype)(gx)
 
 
 class Add(Function):
@@ -56,21 +53,18 @@ class Add(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _reduce_to(gy, x0), _reduce_to(gy, x1)
+        return reduce_to(gy, x0), reduce_to(gy, x1)
 
 
-class AddConstant(Function):
-    needs_inputs = False
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
-
+class AddConstant(_ConstantOp):
     def forward(self, x):
-        return x + self.c
+        y = x + self.c
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
-        return gy
+        return gy if self.grad_dtype is None else self._cast_back(gy)
 
 
 class Sub(Function):
@@ -82,39 +76,33 @@ class Sub(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _reduce_to(gy, x0), _reduce_to(-gy, x1)
+        return reduce_to(gy, x0), reduce_to(-gy, x1)
 
 
-class SubConstant(Function):
+class SubConstant(_ConstantOp):
     """``x - c`` for a number ``c`` (not ``x + (-c)``: ``-c`` may not fit an unsigned dtype)."""
 
-    needs_inputs = False
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
-
     def forward(self, x):
-        return x - self.c
+        y = x - self.c
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
-        return gy
+        return gy if self.grad_dtype is None else self._cast_back(gy)
 
 
-class RSubConstant(Function):
+class RSubConstant(_ConstantOp):
     """``c - x`` for a number ``c``."""
 
-    needs_inputs = False
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
-
     def forward(self, x):
-        return self.c - x
+        y = self.c - x
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
-        return -gy
+        return self._cast_back(-gy)
 
 
 class Mul(Function):
@@ -126,21 +114,19 @@ class Mul(Function):
 
     def backward(self, gy):
         x0, x1 = self.inputs
-        return _reduce_to(gy * x1, x0), _reduce_to(gy * x0, x1)
+        return reduce_to(gy * x1, x0), reduce_to(gy * x0, x1)
 
 
-class MulConstant(Function):
-    needs_inputs = False
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
-
+class MulConstant(_ConstantOp):
     def forward(self, x):
-        return x * self.c
+        y = x * self.c
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
-        return gy * self.c
+        gx = gy * self.c
+        return gx if self.grad_dtype is None else self._cast_back(gx)
 
 
 class Div(Function):
@@ -154,40 +140,36 @@ class Div(Function):
         x0, x1 = self.inputs
         gx0 = gy / x1
         gx1 = -gx0 * x0 / x1
-        return _reduce_to(gx0, x0), _reduce_to(gx1, x1)
+        return reduce_to(gx0, x0), reduce_to(gx1, x1)
 
 
-class DivConstant(Function):
+class DivConstant(_ConstantOp):
     """``x / c`` for a number ``c``."""
 
-    needs_inputs = False
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
-
     def forward(self, x):
-        return x / self.c
+        y = x / self.c
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
-        return gy / self.c
+        return self._cast_back(gy / self.c)
 
 
-class RDivConstant(Function):
+class RDivConstant(_ConstantOp):
     """``c / x`` for a number ``c``."""
 
     needs_inputs = True
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
 
     def forward(self, x):
-        return self.c / x
+        y = self.c / x
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
         x = self.inputs[0]
-        return gy * (-self.c) / (x * x)
+        return self._cast_back(gy * (-self.c) / (x * x))
 
 
 class Neg(Function):
@@ -201,24 +183,23 @@ class Neg(Function):
         return -gy
 
 
-class PowConstant(Function):
+class PowConstant(_ConstantOp):
     """``x ** c`` for a number ``c``."""
 
     needs_inputs = True
-    needs_outputs = False
-
-    def __init__(self, c):
-        self.c = c
 
     def forward(self, x):
-        return x**self.c
+        y = x**self.c
+        if y.dtype is not x.dtype:
+            self._note_promotion(x, y)
+        return y
 
     def backward(self, gy):
         x = self.inputs[0]
         c = self.c
         if c == 0:
-            return gy * 0
-        return gy * (c * x ** (c - 1))
+            return self._cast_back(gy * 0)
+        return self._cast_back(gy * (c * x ** (c - 1)))
 
 
 class Pow(Function):
@@ -242,23 +223,23 @@ class Pow(Function):
         positive = x0.data > 0
         safe_x0 = where(positive, x0, 1)
         gx1 = gy * y * log(safe_x0)
-        return _reduce_to(gx0, x0), _reduce_to(gx1, x1)
+        return reduce_to(gx0, x0), reduce_to(gx1, x1)
 
 
 def add(x0, x1) -> Variable:
     """Elementwise ``x0 + x1`` with broadcasting."""
-    if _is_number(x1):
+    if isinstance(x1, _number_types):
         return AddConstant(x1)(x0)
-    if _is_number(x0):
+    if isinstance(x0, _number_types):
         return AddConstant(x0)(x1)
     return Add()(x0, x1)
 
 
 def sub(x0, x1) -> Variable:
     """Elementwise ``x0 - x1`` with broadcasting."""
-    if _is_number(x1):
+    if isinstance(x1, _number_types):
         return SubConstant(x1)(x0)
-    if _is_number(x0):
+    if isinstance(x0, _number_types):
         return RSubConstant(x0)(x1)
     return Sub()(x0, x1)
 
@@ -270,18 +251,18 @@ def rsub(x0, x1) -> Variable:
 
 def mul(x0, x1) -> Variable:
     """Elementwise ``x0 * x1`` with broadcasting."""
-    if _is_number(x1):
+    if isinstance(x1, _number_types):
         return MulConstant(x1)(x0)
-    if _is_number(x0):
+    if isinstance(x0, _number_types):
         return MulConstant(x0)(x1)
     return Mul()(x0, x1)
 
 
 def div(x0, x1) -> Variable:
     """Elementwise ``x0 / x1`` with broadcasting."""
-    if _is_number(x1):
+    if isinstance(x1, _number_types):
         return DivConstant(x1)(x0)
-    if _is_number(x0):
+    if isinstance(x0, _number_types):
         return RDivConstant(x0)(x1)
     return Div()(x0, x1)
 
@@ -298,9 +279,9 @@ def neg(x) -> Variable:
 
 def pow(x, c) -> Variable:
     """Elementwise ``x ** c``; ``c`` is a number or an array broadcast against ``x``."""
-    if _is_number(c):
+    if isinstance(c, _number_types):
         return PowConstant(c)(x)
-    if _is_number(x):
+    if isinstance(x, _number_types):
         x = as_variable(x, like=as_variable(c))
         return Pow()(x, c)
     return Pow()(x, c)
@@ -308,6 +289,6 @@ def pow(x, c) -> Variable:
 
 def rpow(x, c) -> Variable:
     """Elementwise ``c ** x`` (the reflected ``**``)."""
-    if _is_number(c):
+    if isinstance(c, _number_types):
         c = Variable(as_array(c, as_variable(x).data))
     return pow(c, x)

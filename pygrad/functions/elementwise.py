@@ -8,7 +8,7 @@ import numpy as np
 
 from pygrad.backends import get_array_module
 from pygrad.core import Function, Variable, as_array, as_variable
-from pygrad.functions.shape import sum_to
+from pygrad.functions.shape import reduce_to
 
 __all__ = [
     "exp",
@@ -376,7 +376,7 @@ class _Extremum(Function):
         share0 = wins + (x0.data == x1.data).astype(dtype) * 0.5
         gx0 = gy * _constant(share0)
         gx1 = gy * _constant(1 - share0)
-        return sum_to(gx0, x0.shape), sum_to(gx1, x1.shape)
+        return reduce_to(gx0, x0), reduce_to(gx1, x1)
 
 
 class Maximum(_Extremum):
@@ -466,7 +466,7 @@ class Where(Function):
         x0, x1 = self.inputs
         gx0 = where(self.condition, gy, 0)
         gx1 = where(self.condition, 0, gy)
-        return sum_to(gx0, x0.shape), sum_to(gx1, x1.shape)
+        return reduce_to(gx0, x0), reduce_to(gx1, x1)
 
 
 def where(condition, x0, x1) -> Variable:

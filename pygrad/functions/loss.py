@@ -16,6 +16,7 @@ from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, Softmax, float_input, sigmoid
 from pygrad.functions.elementwise import where
 from pygrad.functions.reduction import sum as _sum
+from pygrad.functions.shape import reduce_to
 
 __all__ = [
     "mean_squared_error",
@@ -78,7 +79,7 @@ class MeanSquaredError(Function):
     def backward(self, gy):
         x0, x1 = self.inputs
         gx0 = (x0 - x1) * (gy * (2.0 / x0.size))
-        return gx0, -gx0
+        return reduce_to(gx0, x0), reduce_to(-gx0, x1)
 
 
 def mean_squared_error(x0, x1) -> Variable:

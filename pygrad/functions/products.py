@@ -14,7 +14,14 @@ import numpy as np
 
 from pygrad.backends import get_array_module
 from pygrad.core import Function, Variable, as_variable
-from pygrad.functions.shape import _broadcasts_to, broadcast_to, reshape, sum_to, transpose
+from pygrad.functions.shape import (
+    _broadcasts_to,
+    broadcast_to,
+    reduce_to,
+    reshape,
+    sum_to,
+    transpose,
+)
 
 __all__ = ["matmul", "linear", "einsum"]
 
@@ -58,8 +65,8 @@ class MatMul(Function):
         gx0 = matmul(gy, _swap_last(b))
         gx1 = matmul(_swap_last(a), gy)
         # Batch axes that were broadcast are summed back to each operand's own shape.
-        gx0 = reshape(sum_to(gx0, a.shape), x0.shape)
-        gx1 = reshape(sum_to(gx1, b.shape), x1.shape)
+        gx0 = reduce_to(reshape(sum_to(gx0, a.shape), x0.shape), x0)
+        gx1 = reduce_to(reshape(sum_to(gx1, b.shape), x1.shape), x1)
         return gx0, gx1
 
 
@@ -127,15 +134,16 @@ class Linear(Function):
     def backward(self, gy):
         x, W = self.inputs[0], self.inputs[1]
         # The input of a first layer is usually data: skip the product nobody would read.
-        gx = matmul(gy, W.T) if x.requires_grad else None
+        gx = reduce_to(matmul(gy, W.T), x) if x.requires_grad else None
         if x.ndim == 2:
             gW = matmul(x.T, gy)
         else:
             in_size, out_size = W.shape
             gW = matmul(reshape(x, (-1, in_size)).T, reshape(gy, (-1, out_size)))
+        gW = reduce_to(gW, W)
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, sum_to(gy, self.inputs[2].shape)
+        return gx, gW, reduce_to(gy, self.inputs[2])
 
 
 def linear(x, W, b=None) -> Variable:
@@ -392,7 +400,7 @@ class Einsum(Function):
                 kept_sizes = iter(gx.shape)
                 shape = tuple(next(kept_sizes) if label in kept else 1 for label in target)
                 gx = broadcast_to(reshape(gx, shape), x.shape)
-            gxs.append(gx)
+            gxs.append(reduce_to(gx, x))
         return tuple(gxs)
 
 

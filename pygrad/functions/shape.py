@@ -243,6 +243,42 @@ def sum_to(x, shape) -> Variable:
     return SumTo(shape)(x)
 
 
+class Cast(Function):
+    """Change the dtype; the gradient is cast back to the input's dtype."""
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return Cast(self.inputs[0].dtype)(gy)
+
+
+def keeps_grad_dtype(dtype) -> bool:
+    """Whether a gradient is cast to the dtype of a variable of ``dtype``.
+
+    Floating and complex variables always get gradients of their own dtype.  An integer
+    variable has no meaningful gradient in its dtype: casting would truncate the floating
+    one (the halves :func:`maximum` gives at ties), so it keeps it.
+    """
+    return dtype.kind in "fc"
+
+
+def reduce_to(gx: Variable, x: Variable) -> Variable:
+    """Sum a broadcast gradient back to the shape of input ``x`` and give it ``x``'s dtype,
+    so that mixing dtypes never changes the dtype of a gradient (see keeps_grad_dtype)."""
+    if gx.shape != x.shape:
+        gx = sum_to(gx, x.shape)
+    if gx.dtype != x.dtype and keeps_grad_dtype(x.dtype):
+        gx = Cast(x.dtype)(gx)
+    return gx
+
+
 # =============================================================================================
 # adding and removing axes
 # =============================================================================================
@@ -347,7 +383,9 @@ class Concat(Function):
             bounds.append((start, start + x.shape[axis]))
             start += x.shape[axis]
         pieces = Split(bounds, axis, partition=True)(gy)
-        return tuple(pieces) if isinstance(pieces, list) else pieces
+        if not isinstance(pieces, list):
+            pieces = [pieces]
+        return tuple(reduce_to(piece, x) for piece, x in zip(pieces, self.inputs))
 
 
 class Split(Function):
@@ -428,7 +466,9 @@ class Stack(Function):
 
     def backward(self, gy):
         pieces = Unstack(self.axis)(gy)
-        return tuple(pieces) if isinstance(pieces, list) else pieces
+        if not isinstance(pieces, list):
+            pieces = [pieces]
+        return tuple(reduce_to(piece, x) for piece, x in zip(pieces, self.inputs))
 
 
 class Unstack(Function):

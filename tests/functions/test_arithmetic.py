@@ -348,3 +348,57 @@ def test_unsigned_variable_minus_a_python_int_matches_numpy():
     y = x - 1
     assert y.dtype == np.uint8
     np.testing.assert_array_equal(y.data, [4, 6])
+
+
+# =============================================================================================
+# dtypes: a NumPy scalar promotes like NumPy, but the gradient keeps the variable's dtype
+# =============================================================================================
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_float32_with_a_numpy_float64_scalar_promotes_but_its_grad_stays_float32(
+    name, op, reference, _, rng
+):
+    data = _positive(rng, (2, 3)).astype(np.float32)
+    for side in ("left", "right"):
+        x = Variable(data)
+        number = np.float64(1.5)
+        y = op(x, number) if side == "left" else op(number, x)
+        # The forward follows NumPy 2, where a NumPy float64 scalar promotes float32.
+        expected = reference(data, number) if side == "left" else reference(number, data)
+        assert y.dtype == expected.dtype == np.float64, side
+        y.backward()
+        assert x.grad.dtype == np.float32, side
+
+
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_grad_through_a_numpy_float64_scalar_matches_the_float64_grad(name, op, reference, _, rng):
+    data = _positive(rng, (2, 3))
+    x32, x64 = Variable(data.astype(np.float32)), Variable(data)
+    op(x32, np.float64(1.5)).backward()
+    op(x64, np.float64(1.5)).backward()
+    np.testing.assert_allclose(x32.grad.data, x64.grad.data, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_float32_and_float64_variables_get_grads_of_their_own_dtypes(name, op, reference, _, rng):
+    a = Variable(_positive(rng, (2, 3)).astype(np.float32))
+    b = Variable(_positive(rng, (3,)))
+    op(a, b).backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+
+
+def test_second_order_grad_through_a_numpy_float64_scalar_stays_float32():
+    x = Variable(np.array([0.5, 2.0], dtype=np.float32))
+    y = (x ** np.float64(3)) * np.float64(2)
+    y.backward(create_graph=True)
+    gx, x.grad = x.grad, None
+    assert gx.dtype == np.float32
+    gx.backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.data, 12 * np.array([0.5, 2.0]), rtol=1e-6)
+
+
+def test_int_variable_times_a_float_keeps_its_fractional_grad():
+    # Casting the gradient to the integer dtype would truncate it to zero.
+    x = Variable(np.array([1, 2, 3]))
+    (x * 0.5).backward()
+    np.testing.assert_array_equal(x.grad.data, [0.5, 0.5, 0.5])

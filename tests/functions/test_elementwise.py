@@ -353,3 +353,24 @@ def test_where_with_a_python_number_keeps_float32():
 def test_where_rejects_shapes_that_do_not_broadcast():
     with pytest.raises(ValueError, match=r"where: shapes \(2,\), \(3,\), \(3,\) cannot be"):
         F.where(np.array([True, False]), np.zeros(3), np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "f",
+    [F.maximum, F.minimum, lambda a, b: F.where(np.array([True, False, True]), a, b)],
+    ids=["maximum", "minimum", "where"],
+)
+def test_mixed_dtypes_give_each_variable_a_grad_of_its_dtype(f, rng):
+    a = Variable(rng.standard_normal((2, 3)).astype(np.float32))
+    b = Variable(rng.standard_normal(3))
+    y = f(a, b)
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    assert a.grad.shape == (2, 3) and b.grad.shape == (3,)
+
+
+def test_maximum_of_a_float32_and_a_float64_array_gives_a_float32_grad(rng):
+    x = Variable(rng.standard_normal(3).astype(np.float32))
+    F.maximum(x, np.zeros(3)).sum().backward()
+    assert x.grad.dtype == np.float32

@@ -342,3 +342,47 @@ def test_einsum_on_every_device_keeps_float32(device, rng):
     np.testing.assert_allclose(host(y), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(host(a.grad), expected_grads[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(host(b.grad), expected_grads[1], rtol=1e-5, atol=1e-5)
+
+
+# --- mixed dtypes --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x, w: x @ w,
+        lambda x, w: F.matmul(x, w),
+        lambda x, w: F.linear(x, w),
+        lambda x, w: F.linear(x, w, np.zeros(2)),
+        lambda x, w: F.einsum("ij,jk->ik", x, w),
+    ],
+    ids=["operator", "matmul", "linear", "linear-bias", "einsum"],
+)
+def test_product_with_a_float64_operand_gives_each_variable_a_grad_of_its_dtype(f, rng):
+    x = Variable(rng.standard_normal((4, 3)).astype(np.float32))
+    w = Variable(rng.standard_normal((3, 2)))
+    y = f(x, w)
+    assert y.dtype == np.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and w.grad.dtype == np.float64
+
+
+def test_matmul_of_float32_with_a_float64_array_gives_a_float32_grad(rng):
+    x = Variable(rng.standard_normal((2, 3)).astype(np.float32))
+    for y in (x @ np.ones((3, 2)), np.ones((4, 2)) @ x, F.matmul(x[0], np.ones(3))):
+        x.clear_grad()
+        y.sum().backward()
+        assert x.grad.dtype == np.float32
+
+
+def test_linear_with_float64_weights_gives_float32_input_and_bias_float32_grads(rng):
+    x = Variable(rng.standard_normal((4, 3)).astype(np.float32))
+    b = Variable(np.zeros(2, dtype=np.float32))
+    F.linear(x, rng.standard_normal((3, 2)), b).sum().backward()
+    assert x.grad.dtype == np.float32 and b.grad.dtype == np.float32
+
+
+def test_einsum_of_three_mixed_operands_keeps_each_grads_dtype(rng):
+    a = Variable(rng.standard_normal((2, 3)).astype(np.float32))
+    b = Variable(rng.standard_normal((3, 4)))
+    c = Variable(rng.standard_normal(4).astype(np.float32))
+    F.einsum("ij,jk,k->i", a, b, c).sum().backward()
+    assert a.grad.dtype == c.grad.dtype == np.float32 and b.grad.dtype == np.float64

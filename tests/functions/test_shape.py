@@ -373,3 +373,23 @@ def test_get_item_keeps_float32(rng):
     assert y.dtype == np.float32
     y.sum().backward()
     assert x.grad.dtype == np.float32
+
+
+# --- mixed dtypes -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a, b: F.concat([a, b]),
+        lambda a, b: F.concat([a, b], axis=None),
+        lambda a, b: F.stack([a, b], axis=1),
+    ],
+    ids=["concat", "concat-flat", "stack"],
+)
+def test_joining_float32_and_float64_gives_each_input_a_grad_of_its_dtype(f, rng):
+    a = Variable(rng.standard_normal((2, 3)).astype(np.float32))
+    b = Variable(rng.standard_normal((2, 3)))
+    y = f(a, b)
+    assert y.dtype == np.float64
+    (y * y).sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_allclose(a.grad.data, 2 * a.data, rtol=1e-6)
