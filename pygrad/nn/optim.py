@@ -1,9 +1,11 @@
 """Optimizers, gradient hooks and learning-rate schedulers.
 
 Every update follows PyTorch's formulas and happens in place on the parameter's own array, on
-its own device.  Per-parameter state is keyed by the parameter's position in the list given to
-the optimizer, so :meth:`Optimizer.state_dict` can be saved and loaded into a fresh optimizer
-to resume training exactly.
+its own device, with ufuncs writing into their ``out=`` arrays: a step allocates at most one
+scratch array the size of the parameter, besides the state on the first step.  Per-parameter
+state is keyed by the parameter's position in the list given to the optimizer, so
+:meth:`Optimizer.state_dict` can be saved and loaded into a fresh optimizer to resume training
+exactly.
 """
 
 from __future__ import annotations
@@ -200,7 +202,11 @@ class SGD(Optimizer):
             buf *= self.momentum
             buf += grad
         if self.nesterov:
-            param.data -= self.lr * (grad + self.momentum * buf)
+            xp = get_array_module(grad)
+            scratch = xp.multiply(buf, self.momentum)
+            scratch += grad
+            scratch *= self.lr
+            param.data -= scratch
         else:
             param.data -= self.lr * buf
 
@@ -218,8 +224,13 @@ class AdaGrad(Optimizer):
     def update(self, param, grad, state) -> None:
         xp = get_array_module(grad)
         total = state["sum"]
-        total += grad * grad
-        param.data -= self.lr * grad / (xp.sqrt(total) + self.eps)
+        scratch = xp.multiply(grad, grad)
+        total += scratch
+        xp.sqrt(total, out=scratch)
+        scratch += self.eps
+        xp.divide(grad, scratch, out=scratch)
+        scratch *= self.lr
+        param.data -= scratch
 
 
 class AdaDelta(Optimizer):
@@ -236,12 +247,27 @@ class AdaDelta(Optimizer):
         xp = get_array_module(grad)
         rho, eps = self.rho, self.eps
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        scratch = xp.multiply(grad, grad)
+        scratch *= 1 - rho
         square_avg *= rho
-        square_avg += (1 - rho) * grad * grad
-        delta = xp.sqrt(acc_delta + eps) / xp.sqrt(square_avg + eps) * grad
+        square_avg += scratch
+        # delta = sqrt((acc_delta + eps) / (square_avg + eps)) * grad.  Shifting acc_delta by
+        # eps in place and back spares a second scratch array; the shift back rounds to the
+        # precision of acc_delta + eps, the only form in which acc_delta enters delta.
+        xp.add(square_avg, eps, out=scratch)
+        acc_delta += eps
+        xp.divide(acc_delta, scratch, out=scratch)
+        acc_delta -= eps
+        xp.sqrt(scratch, out=scratch)
+        scratch *= grad
+        scratch *= self.lr
+        param.data -= scratch
+        # Back from lr * delta to delta (lr > 0; off by one rounding), then delta**2 for acc_delta.
+        scratch /= self.lr
+        xp.multiply(scratch, scratch, out=scratch)
+        scratch *= 1 - rho
         acc_delta *= rho
-        acc_delta += (1 - rho) * delta * delta
-        param.data -= self.lr * delta
+        acc_delta += scratch
 
 
 class Adam(Optimizer):
@@ -274,14 +300,21 @@ class Adam(Optimizer):
         beta_1, beta_2 = self.beta_1, self.beta_2
         step = state["step"] = state.get("step", 0) + 1
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        scratch = xp.multiply(grad, 1 - beta_1)
         exp_avg *= beta_1
-        exp_avg += (1 - beta_1) * grad
+        exp_avg += scratch
+        xp.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta_2
         exp_avg_sq *= beta_2
-        exp_avg_sq += (1 - beta_2) * grad * grad
+        exp_avg_sq += scratch
         correction_1 = 1 - beta_1**step
         correction_2 = 1 - beta_2**step
-        denominator = xp.sqrt(exp_avg_sq) / math.sqrt(correction_2) + self.eps
-        param.data -= (self.lr / correction_1) * exp_avg / denominator
+        xp.sqrt(exp_avg_sq, out=scratch)
+        scratch /= math.sqrt(correction_2)
+        scratch += self.eps
+        xp.divide(exp_avg, scratch, out=scratch)
+        scratch *= self.lr / correction_1
+        param.data -= scratch
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore what :meth:`state_dict` returned (see :meth:`Optimizer.load_state_dict`).
@@ -330,9 +363,15 @@ class RMSProp(Optimizer):
     def update(self, param, grad, state) -> None:
         xp = get_array_module(grad)
         square_avg = state["square_avg"]
+        scratch = xp.multiply(grad, grad)
+        scratch *= 1 - self.alpha
         square_avg *= self.alpha
-        square_avg += (1 - self.alpha) * grad * grad
-        param.data -= self.lr * grad / (xp.sqrt(square_avg) + self.eps)
+        square_avg += scratch
+        xp.sqrt(square_avg, out=scratch)
+        scratch += self.eps
+        xp.divide(grad, scratch, out=scratch)
+        scratch *= self.lr
+        param.data -= scratch
 
 
 # --- hooks ---------------------------------------------------------------------------------

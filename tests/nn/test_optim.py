@@ -1,10 +1,12 @@
 """Optimizers against textbook NumPy references and, where installed, torch.optim."""
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
 
+import pygrad
 from pygrad import Parameter, Variable
 from pygrad.nn import optim
 
@@ -437,3 +439,39 @@ def test_optimizer_subclass_calling_init_with_params_alone_gets_sgds_learning_ra
 def test_optimizer_base_class_refuses_a_non_positive_learning_rate(lr):
     with pytest.raises(ValueError, match="learning rate"):
         optim.Optimizer([Parameter(np.ones(2))], lr=lr)
+
+
+# --- memory and devices --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, cls, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_one_optimizer_step_allocates_at_most_one_scratch_array(name, cls, kwargs, rng):
+    shape = (512, 512)
+    param = Parameter(rng.standard_normal(shape).astype(np.float32))
+    optimizer = cls([param], **kwargs)
+    param.grad = Variable(rng.standard_normal(shape).astype(np.float32))
+    optimizer.step()  # the first step allocates the state, which is not scratch
+    # tracemalloc sees NumPy's buffers; Python objects of a step add a few kilobytes only.
+    tracemalloc.start()
+    try:
+        optimizer.step()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 1.5 * param.data.nbytes, f"{peak / param.data.nbytes:.2f} parameter sizes"
+
+
+@pytest.mark.parametrize(
+    "name, cls, kwargs", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+def test_optimizer_steps_on_a_device_match_the_cpu_in_place(name, cls, kwargs, device, rng):
+    w0 = rng.standard_normal((3, 4)).astype(np.float32)
+    grads = _grads(rng, w0.shape)
+    param = Parameter(w0.copy(), device=device)
+    data = param.data
+    optimizer = cls([param], **kwargs)
+    for g in grads:
+        param.grad = Variable(g.copy(), device=device)
+        optimizer.step()
+    assert param.data is data and param.device == pygrad.backends.parse_device(device)
+    np.testing.assert_allclose(param.numpy(), _run(cls, w0, grads, **kwargs), rtol=1e-5, atol=1e-6)
