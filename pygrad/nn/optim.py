@@ -87,6 +87,19 @@ class Optimizer:
             self.update(param, param.grad.data, state)
 
     def update(self, param, grad, state) -> None:
+        """Update one parameter in place; subclasses define it.
+
+        Parameters
+        ----------
+        param : Parameter
+            Its ``data`` is changed in place, on its own device.
+        grad : array
+            The gradient's array, shaped like ``param``; it may be shared with other
+            parameters, so it must not be changed.
+        state : dict
+            This parameter's state: the ``state_names`` arrays (zeros on its first update) and
+            anything else the optimizer keeps there.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define update()")
 
     def state_dict(self) -> dict:
