@@ -260,27 +260,22 @@ class AdaDelta(Optimizer):
         xp = get_array_module(grad)
         rho, eps = self.rho, self.eps
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        # The algorithm needs two scratch arrays: the denominator and the step itself.
         scratch = xp.multiply(grad, grad)
         scratch *= 1 - rho
         square_avg *= rho
         square_avg += scratch
-        # delta = sqrt((acc_delta + eps) / (square_avg + eps)) * grad.  Shifting acc_delta by
-        # eps in place and back spares a second scratch array; the shift back rounds to the
-        # precision of acc_delta + eps, the only form in which acc_delta enters delta.
         xp.add(square_avg, eps, out=scratch)
-        acc_delta += eps
-        xp.divide(acc_delta, scratch, out=scratch)
-        acc_delta -= eps
-        xp.sqrt(scratch, out=scratch)
-        scratch *= grad
-        scratch *= self.lr
+        delta = xp.add(acc_delta, eps)
+        delta /= scratch
+        xp.sqrt(delta, out=delta)
+        delta *= grad
+        xp.multiply(delta, self.lr, out=scratch)
         param.data -= scratch
-        # Back from lr * delta to delta (lr > 0; off by one rounding), then delta**2 for acc_delta.
-        scratch /= self.lr
-        xp.multiply(scratch, scratch, out=scratch)
-        scratch *= 1 - rho
+        delta *= delta
+        delta *= 1 - rho
         acc_delta *= rho
-        acc_delta += scratch
+        acc_delta += delta
 
 
 class Adam(Optimizer):
