@@ -138,9 +138,6 @@ class Optimizer:
             hyper[name] = _plain_number(value)
         if "lr" in hyper:
             _checked_lr(self, hyper["lr"])
-        for name, value in hyper.items():
-            setattr(self, name, value)
-        self.steps = int(state_dict.get("steps", 0))
         new_state = [{} for _ in self.params]
         for key, entries in state_dict.get("state", {}).items():
             index = int(key)
@@ -161,6 +158,11 @@ class Optimizer:
                         f"has shape {array.shape}, the parameter has shape {param.shape}"
                     )
                 new_state[index][name] = to_device(array.astype(param.dtype), device_of(param.data))
+        # Nothing changes until everything has been checked: a refused state dict leaves the
+        # optimizer as it was.
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self.steps = int(state_dict.get("steps", 0))
         self.state = new_state
 
     def __repr__(self) -> str:

@@ -193,9 +193,11 @@ def test_load_state_dict_rejects_wrong_shapes():
     param.grad = Variable(np.ones(3, np.float32))
     opt.step()
     state = opt.state_dict()
-    other = optim.Adam([Parameter(np.ones(4, np.float32))])
+    other = optim.Adam([Parameter(np.ones(4, np.float32))], lr=0.5)
     with pytest.raises(ValueError, match="shape"):
         other.load_state_dict(state)
+    # A refused state dict changes nothing.
+    assert other.lr == 0.5 and other.steps == 0 and other.state == [{}]
 
 
 def test_weight_decay_hook_adds_rate_times_weight():
