@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pygrad.backends import DeviceError
 from pygrad.core import Function, Variable, as_array, as_variable
 from pygrad.functions.shape import Cast, keeps_grad_dtype, reduce_to
 
@@ -226,22 +227,96 @@ class Pow(Function):
         return reduce_to(gx0, x0), reduce_to(gx1, x1)
 
 
+def _as_data(x):
+    """The array behind an operand, or None when it is not numeric data of one shape."""
+    if isinstance(x, Variable):
+        return x.data
+    if isinstance(x, (list, tuple, _number_types)):
+        try:
+            return np.asarray(x)
+        except ValueError:
+            return None
+    return x if hasattr(x, "shape") and hasattr(x, "dtype") else None
+
+
+def _describe(x) -> str:
+    """``Variable (shape (2, 3), dtype float32)``, or the type of what is no array."""
+    data = _as_data(x)
+    kind = type(x).__name__
+    return kind if data is None else f"{kind} (shape {data.shape}, dtype {data.dtype})"
+
+
+def _raise_operand_error(op: str, x0, x1, error: Exception) -> None:
+    """Raise an error naming ``op`` and both operands for ``error`` raised by ``op``.
+
+    The check runs only once ``op`` has failed, so it costs nothing on success.  Returns (and
+    the caller re-raises ``error``) when the operands are not to blame, as for a DeviceError.
+    """
+    if isinstance(error, DeviceError):
+        return
+    data0, data1 = _as_data(x0), _as_data(x1)
+    operands = f"{_describe(x0)} and {_describe(x1)}"
+    if isinstance(error, TypeError):
+        if data0 is None or data1 is None:
+            raise TypeError(
+                f"{op}: operands must be Variables, arrays, (nested) lists or numbers, "
+                f"got {operands}"
+            ) from None
+        raise TypeError(f"{op}: {error} (operands: {operands})") from None
+    if data0 is None or data1 is None:
+        return
+    try:
+        np.broadcast_shapes(data0.shape, data1.shape)
+    except ValueError:
+        raise ValueError(
+            f"{op}: operands of shapes {data0.shape} and {data1.shape} cannot be broadcast "
+            f"together (dtypes {data0.dtype} and {data1.dtype}); each axis, counted from the "
+            "last, must be equal or 1"
+        ) from None
+
+
 def add(x0, x1) -> Variable:
-    """Elementwise ``x0 + x1`` with broadcasting."""
+    """Elementwise ``x0 + x1`` with NumPy broadcasting.
+
+    Parameters
+    ----------
+    x0, x1 : Variable, array, list or number
+        Operands whose shapes broadcast together.  A Python number keeps the other's dtype.
+
+    Returns
+    -------
+    Variable
+        The broadcast shape; each gradient has the shape and dtype of its operand.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not broadcast, naming the op, both shapes and dtypes.
+    TypeError
+        If an operand is not numeric data.
+    """
     if isinstance(x1, _number_types):
         return AddConstant(x1)(x0)
     if isinstance(x0, _number_types):
         return AddConstant(x0)(x1)
-    return Add()(x0, x1)
+    try:
+        return Add()(x0, x1)
+    except (TypeError, ValueError) as error:
+        _raise_operand_error("add", x0, x1, error)
+        raise
 
 
 def sub(x0, x1) -> Variable:
-    """Elementwise ``x0 - x1`` with broadcasting."""
+    """Elementwise ``x0 - x1`` with NumPy broadcasting; see :func:`add` for the rules."""
     if isinstance(x1, _number_types):
         return SubConstant(x1)(x0)
     if isinstance(x0, _number_types):
         return RSubConstant(x0)(x1)
-    return Sub()(x0, x1)
+    try:
+        return Sub()(x0, x1)
+    except (TypeError, ValueError) as error:
+        _raise_operand_error("sub", x0, x1, error)
+        raise
 
 
 def rsub(x0, x1) -> Variable:
@@ -250,21 +325,32 @@ def rsub(x0, x1) -> Variable:
 
 
 def mul(x0, x1) -> Variable:
-    """Elementwise ``x0 * x1`` with broadcasting."""
+    """Elementwise ``x0 * x1`` with NumPy broadcasting; see :func:`add` for the rules."""
     if isinstance(x1, _number_types):
         return MulConstant(x1)(x0)
     if isinstance(x0, _number_types):
         return MulConstant(x0)(x1)
-    return Mul()(x0, x1)
+    try:
+        return Mul()(x0, x1)
+    except (TypeError, ValueError) as error:
+        _raise_operand_error("mul", x0, x1, error)
+        raise
 
 
 def div(x0, x1) -> Variable:
-    """Elementwise ``x0 / x1`` with broadcasting."""
+    """Elementwise ``x0 / x1`` with NumPy broadcasting; see :func:`add` for the rules.
+
+    Integer operands give float64, as in NumPy.
+    """
     if isinstance(x1, _number_types):
         return DivConstant(x1)(x0)
     if isinstance(x0, _number_types):
         return RDivConstant(x0)(x1)
-    return Div()(x0, x1)
+    try:
+        return Div()(x0, x1)
+    except (TypeError, ValueError) as error:
+        _raise_operand_error("div", x0, x1, error)
+        raise
 
 
 def rdiv(x0, x1) -> Variable:
@@ -278,13 +364,19 @@ def neg(x) -> Variable:
 
 
 def pow(x, c) -> Variable:
-    """Elementwise ``x ** c``; ``c`` is a number or an array broadcast against ``x``."""
+    """Elementwise ``x ** c`` with NumPy broadcasting; see :func:`add` for the rules.
+
+    ``c`` is a number or an array broadcast against ``x``.
+    """
     if isinstance(c, _number_types):
         return PowConstant(c)(x)
-    if isinstance(x, _number_types):
-        x = as_variable(x, like=as_variable(c))
+    try:
+        if isinstance(x, _number_types):
+            x = as_variable(x, like=as_variable(c))
         return Pow()(x, c)
-    return Pow()(x, c)
+    except (TypeError, ValueError) as error:
+        _raise_operand_error("pow", x, c, error)
+        raise
 
 
 def rpow(x, c) -> Variable:

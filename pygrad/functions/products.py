@@ -44,6 +44,10 @@ def _as_matrix(x: Variable, row: bool) -> Variable:
     return reshape(x, (1, x.shape[0]) if row else (x.shape[0], 1))
 
 
+def _dtypes(x0: Variable, x1: Variable) -> str:
+    return f"dtypes {x0.dtype} and {x1.dtype}"
+
+
 class MatMul(Function):
     needs_inputs = True
     needs_outputs = False
@@ -95,13 +99,13 @@ def matmul(x0, x1) -> Variable:
     if x0.ndim == 0 or x1.ndim == 0:
         raise ValueError(
             "matmul: operands must have at least one dimension, "
-            f"got shapes {x0.shape} and {x1.shape}"
+            f"got shapes {x0.shape} and {x1.shape} ({_dtypes(x0, x1)})"
         )
     inner0 = x0.shape[-1]
     inner1 = x1.shape[0] if x1.ndim == 1 else x1.shape[-2]
     if inner0 != inner1:
         raise ValueError(
-            f"matmul: shapes {x0.shape} and {x1.shape} are not aligned: "
+            f"matmul: shapes {x0.shape} and {x1.shape} ({_dtypes(x0, x1)}) are not aligned: "
             f"{inner0} (last axis of the first) != {inner1} (second-to-last axis of the second)"
         )
     if x0.ndim > 2 or x1.ndim > 2:
@@ -109,7 +113,8 @@ def matmul(x0, x1) -> Variable:
             np.broadcast_shapes(x0.shape[:-2], x1.shape[:-2])
         except ValueError:
             raise ValueError(
-                f"matmul: the batch axes of shapes {x0.shape} and {x1.shape} do not broadcast"
+                f"matmul: the batch axes of shapes {x0.shape} and {x1.shape} "
+                f"({_dtypes(x0, x1)}) do not broadcast"
             ) from None
     return MatMul()(x0, x1)
 

@@ -666,6 +666,17 @@ def get_item(x, key) -> Variable:
     -------
     Variable
         ``x[key]``.  In backward, the gradient accumulates at indices named several times.
+
+    Raises
+    ------
+    IndexError
+        If the index is out of range or not a valid index, naming the index and the shape.
     """
     x = as_variable(x)
-    return GetItem(_normalize_key(key, get_array_module(x.data)))(x)
+    try:
+        return GetItem(_normalize_key(key, get_array_module(x.data)))(x)
+    except IndexError as error:
+        raise IndexError(
+            f"get_item: cannot index an array of shape {x.shape} (dtype {x.dtype}) with "
+            f"{key!r}: {error}"
+        ) from None

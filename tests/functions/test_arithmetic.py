@@ -402,3 +402,45 @@ def test_int_variable_times_a_float_keeps_its_fractional_grad():
     x = Variable(np.array([1, 2, 3]))
     (x * 0.5).backward()
     np.testing.assert_array_equal(x.grad.data, [0.5, 0.5, 0.5])
+
+
+# =============================================================================================
+# errors name the op, the shapes and the dtypes
+# =============================================================================================
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_operator_on_shapes_that_do_not_broadcast_names_op_shapes_and_dtypes(
+    name, op, reference, _, device
+):
+    a = Variable(np.ones((2, 3), dtype=np.float32), device=device)
+    b = Variable(np.ones(4, dtype=np.float32), device=device)
+    pattern = rf"^{name}: operands of shapes \(2, 3\) and \(4,\) cannot be broadcast"
+    with pytest.raises(ValueError, match=pattern) as caught:
+        op(a, b)
+    assert "dtypes float32 and float32" in str(caught.value)
+
+
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_operator_with_an_array_or_list_that_does_not_broadcast_names_op(name, op, reference, _):
+    a = Variable(np.ones((2, 3)))
+    for other in (np.ones(4, dtype=np.int64), [1, 2, 3, 4]):
+        with pytest.raises(ValueError, match=rf"^{name}: .*\(2, 3\) and \(4,\).*int64"):
+            op(a, other)
+
+
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_operator_with_a_string_is_a_type_error_naming_op(name, op, reference, _):
+    a = Variable(np.ones((2, 3)))
+    for left, right in ((a, "x"), ("x", a)):
+        with pytest.raises(TypeError, match=rf"^{name}: operands must be .* str"):
+            op(left, right)
+
+
+def test_operator_error_from_numpy_names_op_and_dtypes():
+    a = Variable(np.array([True, False]))
+    with pytest.raises(TypeError, match=r"^sub: .*boolean subtract.*dtype bool"):
+        a - a
+
+
+def test_operator_on_a_ragged_list_keeps_numpys_error():
+    with pytest.raises(ValueError, match="inhomogeneous"):
+        Variable(np.ones(2)) + [[1.0], [2.0, 3.0]]

@@ -393,3 +393,24 @@ def test_joining_float32_and_float64_gives_each_input_a_grad_of_its_dtype(f, rng
     (y * y).sum().backward()
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
     np.testing.assert_allclose(a.grad.data, 2 * a.data, rtol=1e-6)
+
+
+# --- indexing errors ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "key, shown",
+    [(5, "5"), (np.array([0, 7]), r"array\(\[0, 7\]\)"), ((0, 9), r"\(0, 9\)"), ([1, -3], None)],
+    ids=["int", "array", "tuple", "list"],
+)
+def test_get_item_out_of_range_names_get_item_the_index_and_the_shape(key, shown, device):
+    x = Variable(np.arange(6.0, dtype=np.float32).reshape(2, 3), device=device)
+    with pytest.raises(IndexError, match=r"^get_item: .*shape \(2, 3\)") as caught:
+        x[key]
+    if shown is not None:
+        assert caught.match(shown)
+    with pytest.raises(IndexError, match="^get_item: "):
+        F.get_item(x, key)
+
+
+def test_get_item_with_too_many_indices_names_get_item():
+    with pytest.raises(IndexError, match=r"^get_item: .*shape \(2,\).*too many indices"):
+        Variable(np.ones(2))[0, 0]
