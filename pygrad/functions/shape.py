@@ -7,6 +7,7 @@ shape (a reshape, a transpose, a sum over broadcast axes, a scatter-add for inde
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,8 +32,36 @@ __all__ = [
 _int_types = (int, np.integer)
 
 
+def _as_int(value, what: str, op: str) -> int:
+    """Return ``value`` as an int; Python and NumPy integers count, a float is a TypeError
+    naming ``op`` (``int()`` would silently truncate it)."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}: {what} must be an integer, got {value!r} ({type(value).__name__})"
+        ) from None
+
+
+def _axis_tuple(axis, op: str, what: str = "axis") -> tuple:
+    """``axis`` (an int or a sequence of ints) as a tuple of ints, or a TypeError naming
+    ``op`` and ``what`` the argument is."""
+    if isinstance(axis, _int_types):
+        return (int(axis),)
+    if not isinstance(axis, (Sequence, np.ndarray)) or isinstance(axis, str):
+        raise TypeError(
+            f"{op}: {what} must be an int or a sequence of ints, got {axis!r} "
+            f"({type(axis).__name__})"
+        )
+    return tuple(_as_int(a, what, op) for a in axis)
+
+
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
-    """Return ``axis`` as a non-negative int, or raise a ValueError naming ``op``."""
+    """Return ``axis`` as a non-negative int, or raise a ValueError naming ``op``.
+
+    An axis that is not an integer is a TypeError naming ``op``.
+    """
+    axis = _as_int(axis, "axis", op)
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for an array of {ndim} dimension(s)")
     return axis % ndim if ndim else 0
@@ -42,9 +71,8 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple:
     """Return ``axis`` (None, an int or a sequence) as a sorted tuple of non-negative ints."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, _int_types):
-        axis = (axis,)
-    axes = tuple(sorted(normalize_axis(int(a), max(ndim, 1), op) for a in axis))
+    axis = _axis_tuple(axis, op)
+    axes = tuple(sorted(normalize_axis(a, max(ndim, 1), op) for a in axis))
     if ndim == 0:
         # A 0-d array accepts axis 0 or -1 (as a 1-element view would), reducing nothing.
         return ()
@@ -65,10 +93,17 @@ def sum_to_array(x, shape: tuple):
     return y.reshape(shape) if lead else y
 
 
-def _as_shape(shape) -> tuple:
+def _as_shape(shape, op: str) -> tuple:
+    """``shape`` (an int or a sequence of ints) as a tuple of ints, or a TypeError naming
+    ``op`` and the shape: ``int()`` would silently truncate a size of 3.7 to 3."""
     if isinstance(shape, _int_types):
         return (int(shape),)
-    return tuple(int(size) for size in shape)
+    try:
+        return tuple(operator.index(size) for size in shape)
+    except TypeError:
+        raise TypeError(
+            f"{op}: shape must be an int or a sequence of ints, got {shape!r}"
+        ) from None
 
 
 # =============================================================================================
@@ -96,7 +131,8 @@ def reshape(x, shape) -> Variable:
     x : Variable or array
         Input of any shape.
     shape : int or tuple of int
-        The new shape; one entry may be ``-1`` and is then inferred.
+        The new shape (Python or NumPy integers); one entry may be ``-1`` and is then
+        inferred.
 
     Returns
     -------
@@ -107,9 +143,11 @@ def reshape(x, shape) -> Variable:
     ------
     ValueError
         If ``shape`` does not hold exactly ``x.size`` elements.
+    TypeError
+        If a size is not an integer (a float such as 3.7 is never truncated).
     """
     x = as_variable(x)
-    shape = _as_shape(shape)
+    shape = _as_shape(shape, "reshape")
     if shape == x.shape:
         return x
     known = math.prod(size for size in shape if size != -1)
@@ -163,7 +201,7 @@ def transpose(x, axes=None) -> Variable:
     """
     x = as_variable(x)
     if axes is not None:
-        axes = tuple(normalize_axis(int(a), x.ndim, "transpose") for a in axes)
+        axes = tuple(normalize_axis(a, x.ndim, "transpose") for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(
                 f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of {x.shape}"
@@ -192,9 +230,11 @@ def broadcast_to(x, shape) -> Variable:
     ------
     ValueError
         If ``x.shape`` cannot be broadcast to ``shape``.
+    TypeError
+        If a size is not an integer.
     """
     x = as_variable(x)
-    shape = _as_shape(shape)
+    shape = _as_shape(shape, "broadcast_to")
     if x.shape == shape:
         return x
     if not _broadcasts_to(x.shape, shape):
@@ -233,7 +273,7 @@ def sum_to(x, shape) -> Variable:
         If ``shape`` does not broadcast to ``x.shape``.
     """
     x = as_variable(x)
-    shape = _as_shape(shape)
+    shape = _as_shape(shape, "sum_to")
     if x.shape == shape:
         return x
     if not _broadcasts_to(shape, x.shape):
@@ -297,12 +337,20 @@ def expand_dims(x, axis) -> Variable:
     -------
     Variable
         A view of ``x`` with the new axes.
+
+    Raises
+    ------
+    TypeError
+        If ``axis`` is not an int or a sequence of ints.
+    ValueError
+        If an axis is out of range or repeated.
     """
     x = as_variable(x)
-    count = 1 if isinstance(axis, _int_types) else len(axis)
-    axes = normalize_axes(axis, x.ndim + count, "expand_dims")
+    axis = _axis_tuple(axis, "expand_dims")
+    ndim = x.ndim + len(axis)
+    axes = normalize_axes(axis, ndim, "expand_dims")
     sizes = iter(x.shape)
-    shape = tuple(1 if i in axes else next(sizes) for i in range(x.ndim + count))
+    shape = tuple(1 if i in axes else next(sizes) for i in range(ndim))
     return reshape(x, shape)
 
 
@@ -325,8 +373,7 @@ def squeeze(x, axis=None) -> Variable:
     if axis is None:
         axes = tuple(i for i, size in enumerate(x.shape) if size == 1)
     else:
-        axes = (axis,) if isinstance(axis, _int_types) else tuple(axis)
-        axes = tuple(normalize_axis(int(a), x.ndim, "squeeze") for a in axes)
+        axes = tuple(normalize_axis(a, x.ndim, "squeeze") for a in _axis_tuple(axis, "squeeze"))
         for i in axes:
             if x.shape[i] != 1:
                 raise ValueError(
@@ -445,7 +492,7 @@ def concat(xs: Sequence, axis: int | None = 0) -> Variable:
     first = xs[0]
     if first.ndim == 0:
         raise ValueError("concat: 0-d arrays cannot be concatenated; use stack")
-    axis = normalize_axis(int(axis), first.ndim, "concat")
+    axis = normalize_axis(axis, first.ndim, "concat")
     for x in xs[1:]:
         if x.ndim != first.ndim or any(
             a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != axis
@@ -513,7 +560,7 @@ def stack(xs: Sequence, axis: int = 0) -> Variable:
     if any(x.shape != shape for x in xs[1:]):
         shapes = ", ".join(str(x.shape) for x in xs)
         raise ValueError(f"stack: all inputs must have the same shape, got {shapes}")
-    axis = normalize_axis(int(axis), len(shape) + 1, "stack")
+    axis = normalize_axis(axis, len(shape) + 1, "stack")
     return Stack(axis)(*xs)
 
 
@@ -545,7 +592,7 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
     x = as_variable(x)
     if x.ndim == 0:
         raise ValueError("split: cannot split a 0-d array")
-    axis = normalize_axis(int(axis), x.ndim, "split")
+    axis = normalize_axis(axis, x.ndim, "split")
     length = x.shape[axis]
     if isinstance(indices_or_sections, _int_types):
         sections = int(indices_or_sections)
@@ -557,7 +604,8 @@ def split(x, indices_or_sections, axis: int = 0) -> list:
         step = length // sections
         bounds = [(i * step, (i + 1) * step) for i in range(sections)]
     else:
-        points = [0] + [int(i) for i in indices_or_sections] + [length]
+        indices = _axis_tuple(indices_or_sections, "split", "indices_or_sections")
+        points = [0, *indices, length]
         bounds = []
         for start, stop, _ in (slice(a, b).indices(length) for a, b in zip(points, points[1:])):
             bounds.append((start, max(start, stop)))

@@ -414,3 +414,63 @@ def test_get_item_out_of_range_names_get_item_the_index_and_the_shape(key, shown
 def test_get_item_with_too_many_indices_names_get_item():
     with pytest.raises(IndexError, match=r"^get_item: .*shape \(2,\).*too many indices"):
         Variable(np.ones(2))[0, 0]
+
+
+# --- sizes and axes must be integers ------------------------------------------------------
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda x: x.reshape(3.7, 2), r"^reshape: shape .* got \(3\.7, 2\)"),
+        (lambda x: F.reshape(x, (np.float64(3.0), -1)), r"^reshape: shape "),
+        (lambda x: F.reshape(x, 6.0), r"^reshape: shape "),
+        (lambda x: F.broadcast_to(x, (2.5, 2, 3)), r"^broadcast_to: shape .* got \(2\.5, 2, 3\)"),
+        (lambda x: F.sum_to(x, (1.0, 3)), r"^sum_to: shape "),
+    ],
+    ids=["reshape-method", "reshape-numpy-float", "reshape-float", "broadcast_to", "sum_to"],
+)
+def test_non_integer_sizes_are_a_type_error_naming_op_and_shape(call, pattern):
+    x = Variable(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match=pattern):
+        call(x)
+
+
+def test_reshape_and_broadcast_to_accept_numpy_integers_and_minus_one():
+    x = Variable(np.arange(6.0).reshape(2, 3))
+    assert x.reshape(np.int64(3), -1).shape == (3, 2)
+    assert F.reshape(x, (np.int32(6),)).shape == (6,)
+    assert F.broadcast_to(x, (np.int64(4), 2, np.int8(3))).shape == (4, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda x: F.expand_dims(x, 0.9), r"^expand_dims: axis must be an int .* 0\.9"),
+        (lambda x: F.expand_dims(x, (0, 1.5)), r"^expand_dims: axis must be an integer, got 1\.5"),
+        (lambda x: F.expand_dims(x, "0"), r"^expand_dims: axis must be an int"),
+        (lambda x: F.squeeze(x, 0.0), r"^squeeze: axis must be an int"),
+        (lambda x: F.transpose(x, (1.0, 0)), r"^transpose: axis must be an integer"),
+        (lambda x: F.concat([x, x], axis=0.5), r"^concat: axis must be an integer"),
+        (lambda x: F.stack([x, x], axis=0.5), r"^stack: axis must be an integer"),
+        (lambda x: F.split(x, [1.5], axis=1), r"^split: indices_or_sections must be an integer"),
+    ],
+    ids=[
+        "expand_dims",
+        "expand_dims-tuple",
+        "expand_dims-str",
+        "squeeze",
+        "transpose",
+        "concat",
+        "stack",
+        "split",
+    ],
+)
+def test_non_integer_axes_are_a_type_error_naming_op(call, pattern):
+    x = Variable(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(TypeError, match=pattern):
+        call(x)
+
+
+def test_expand_dims_accepts_numpy_integer_axes():
+    x = Variable(np.ones((2, 3)))
+    assert F.expand_dims(x, np.int64(0)).shape == (1, 2, 3)
+    assert F.expand_dims(x, (0, np.int32(-1))).shape == (1, 2, 3, 1)
