@@ -374,3 +374,19 @@ def test_maximum_of_a_float32_and_a_float64_array_gives_a_float32_grad(rng):
     x = Variable(rng.standard_normal(3).astype(np.float32))
     F.maximum(x, np.zeros(3)).sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_where_matches_torch_forward_and_grads_with_broadcasting(torch, rng):
+    condition = rng.uniform(size=(3, 4)) > 0.5
+    a_data, b_data = rng.standard_normal((3, 4)), rng.standard_normal((1, 4))
+    a, b = Variable(a_data), Variable(b_data)
+    y = F.where(condition, a, b)
+    ta = torch.tensor(a_data, requires_grad=True)
+    tb = torch.tensor(b_data, requires_grad=True)
+    ty = torch.where(torch.tensor(condition), ta, tb)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    weights = rng.standard_normal(y.shape)
+    (y * Variable(weights)).sum().backward()
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(a.grad.data, ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-12)

@@ -282,3 +282,40 @@ def test_mean_squared_error_of_float32_and_float64_variables_keeps_each_grads_dt
     x1 = Variable(rng.standard_normal((2, 3)))
     F.mean_squared_error(x0, x1).backward()
     assert x0.grad.dtype == np.float32 and x1.grad.dtype == np.float64
+
+
+# --- against PyTorch, and second derivatives ---------------------------------------------
+def test_mean_squared_error_matches_torch_forward_and_grads(torch, rng):
+    x0_data, x1_data = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    x0, x1 = Variable(x0_data), Variable(x1_data)
+    loss = F.mean_squared_error(x0, x1)
+    t0 = torch.tensor(x0_data, requires_grad=True)
+    t1 = torch.tensor(x1_data, requires_grad=True)
+    tloss = torch.nn.functional.mse_loss(t0, t1)
+    np.testing.assert_allclose(loss.data, tloss.item(), rtol=1e-12)
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(x0.grad.data, t0.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x1.grad.data, t1.grad.numpy(), rtol=1e-12)
+
+
+def test_mean_squared_error_second_order_grad_matches_finite_differences(rng):
+    x0, x1 = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    # The loss squared has a second derivative that depends on the inputs.
+    assert gradient_check(grads_with_graph(lambda a, b: F.mean_squared_error(a, b) ** 2), x0, x1)
+
+
+def test_sigmoid_cross_entropy_second_order_grad_matches_finite_differences(rng):
+    x, t = rng.standard_normal((2, 3)) * 2, rng.uniform(size=(2, 3))
+    assert gradient_check(grads_with_graph(lambda v: F.sigmoid_cross_entropy(v, t)), x)
+    labels = rng.integers(0, 2, (2, 3))
+    assert gradient_check(grads_with_graph(lambda v: F.sigmoid_cross_entropy(v, labels)), x)
+
+
+def test_binary_cross_entropy_second_order_grad_matches_finite_differences(rng):
+    p, t = rng.uniform(0.1, 0.9, (2, 3)), rng.uniform(size=(2, 3))
+    assert gradient_check(grads_with_graph(lambda v: F.binary_cross_entropy(v, t)), p)
+    # Through a sigmoid, as a network computes the probabilities.
+    x = rng.standard_normal((2, 3))
+    f = grads_with_graph(lambda v: F.binary_cross_entropy(F.sigmoid(v), t))
+    assert gradient_check(f, x)

@@ -336,3 +336,17 @@ def test_embed_id_bad_ids_name_op():
         F.embed_id(np.array([-1, 2]), W)
     with pytest.raises(ValueError, match=r"embed_id: expected W of shape \(V, D\)"):
         F.embed_id(np.array([0]), np.zeros(5))
+
+
+def test_embed_id_matches_torch_embedding_forward_and_grad(torch, rng):
+    W_data = rng.standard_normal((5, 3))
+    ids = np.array([[4, 0, 4], [1, 4, 2]])
+    W = Variable(W_data)
+    y = F.embed_id(ids, W)
+    tW = torch.tensor(W_data, requires_grad=True)
+    ty = torch.nn.functional.embedding(torch.tensor(ids), tW)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    weights = rng.standard_normal(y.shape)
+    (y * Variable(weights)).sum().backward()
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(W.grad.data, tW.grad.numpy(), rtol=1e-12, atol=1e-15)

@@ -474,3 +474,115 @@ def test_expand_dims_accepts_numpy_integer_axes():
     x = Variable(np.ones((2, 3)))
     assert F.expand_dims(x, np.int64(0)).shape == (1, 2, 3)
     assert F.expand_dims(x, (0, np.int32(-1))).shape == (1, 2, 3, 1)
+
+
+# --- against PyTorch ----------------------------------------------------------------------
+def matches_torch(torch, pygrad_f, torch_f, *datas, seed=2):
+    """Compare the outputs and the gradients of ``sum(w * f(*xs))`` with PyTorch's.
+
+    ``pygrad_f`` and ``torch_f`` may return one array or a list of them (split).
+    """
+    rng = np.random.default_rng(seed)
+    xs = [Variable(d) for d in datas]
+    ts = [torch.tensor(d, requires_grad=True) for d in datas]
+    ys, tys = pygrad_f(*xs), torch_f(*ts)
+    if not isinstance(ys, (list, tuple)):
+        ys, tys = [ys], [tys]
+    assert len(ys) == len(tys)
+    loss, tloss = 0, 0
+    for y, ty in zip(ys, tys):
+        assert y.shape == tuple(ty.shape)
+        # Sums may add in another order than PyTorch's, so not bit for bit.
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+        weights = rng.standard_normal(y.shape)
+        loss = loss + (y * Variable(weights)).sum()
+        tloss = tloss + (ty * torch.tensor(weights)).sum()
+    loss.backward()
+    tloss.backward()
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+TORCH_SHAPE_CASES = [
+    ("reshape", lambda x: F.reshape(x, (4, -1)), lambda x: x.reshape(4, -1)),
+    ("transpose", lambda x: F.transpose(x, (2, 0, 1)), lambda x: x.permute(2, 0, 1)),
+    ("transpose-reversed", lambda x: x.T, lambda x: x.permute(2, 1, 0)),
+    ("broadcast_to", lambda x: F.broadcast_to(x[:, :1], (5, 2, 3, 4)), None),
+    ("sum_to", lambda x: F.sum_to(x, (1, 3, 1)), lambda x: x.sum(dim=(0, 2), keepdim=True)),
+    ("sum_to-lead", lambda x: F.sum_to(x, (4,)), lambda x: x.sum(dim=(0, 1))),
+    ("get_item-basic", lambda x: x[1, ::2, None, 1:], lambda x: x[1, ::2, None, 1:]),
+    ("get_item-ellipsis", lambda x: x[..., -1], lambda x: x[..., -1]),
+    ("get_item-repeats", lambda x: x[np.array([1, 0, 1, 1])], None),
+    ("get_item-pairs", lambda x: x[np.array([0, 1, 0]), :, np.array([3, 3, 0])], None),
+    ("expand_dims", lambda x: F.expand_dims(x, (0, -1)), lambda x: x[None, ..., None]),
+    ("squeeze", lambda x: F.squeeze(x[:, :1], 1), lambda x: x[:, :1].squeeze(1)),
+    ("flatten", F.flatten, lambda x: x.flatten(1)),
+    ("split-sections", lambda x: F.split(x, 2, axis=2), lambda x: list(x.split(2, dim=2))),
+    ("split-indices", lambda x: F.split(x, [1, 3], axis=1), lambda x: x.tensor_split([1, 3], 1)),
+]
+# PyTorch spellings that need the torch module or that differ from NumPy's index semantics.
+TORCH_SHAPE_OVERRIDES = {
+    "broadcast_to": lambda torch: lambda x: x[:, :1].broadcast_to(5, 2, 3, 4),
+    "get_item-repeats": lambda torch: lambda x: x[torch.tensor([1, 0, 1, 1])],
+    "get_item-pairs": lambda torch: lambda x: x[
+        torch.tensor([0, 1, 0]), :, torch.tensor([3, 3, 0])
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "name, pygrad_f, torch_f", TORCH_SHAPE_CASES, ids=[case[0] for case in TORCH_SHAPE_CASES]
+)
+def test_shape_function_matches_torch_forward_and_grad(name, pygrad_f, torch_f, torch, rng):
+    if torch_f is None:
+        torch_f = TORCH_SHAPE_OVERRIDES[name](torch)
+    matches_torch(torch, pygrad_f, torch_f, rng.standard_normal((2, 3, 4)))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concat_and_stack_match_torch_forward_and_grads(axis, torch, rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    matches_torch(
+        torch, lambda x, y: F.concat([x, y], axis), lambda x, y: torch.cat([x, y], axis), a, b
+    )
+    matches_torch(
+        torch, lambda x, y: F.stack([x, y], axis), lambda x, y: torch.stack([x, y], axis), a, b
+    )
+
+
+def test_concat_of_different_lengths_matches_torch(torch, rng):
+    a, b, c = (rng.standard_normal((2, n)) for n in (1, 4, 2))
+    matches_torch(
+        torch,
+        lambda *xs: F.concat(xs, axis=1),
+        lambda *ts: torch.cat(ts, dim=1),
+        a,
+        b,
+        c,
+    )
+
+
+def test_get_item_with_repeated_indices_accumulates_like_torch(torch, rng):
+    data = rng.standard_normal((3, 4))
+    index = np.array([[2, 2], [0, 2]])
+    matches_torch(torch, lambda x: x[index], lambda t: t[torch.tensor(index)], data)
+    matches_torch(torch, lambda x: x[:, [3, 3, 3]], lambda t: t[:, [3, 3, 3]], data)
+
+
+# --- float32 stays float32 ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: F.expand_dims(x, (0, 2)),
+        lambda x: F.squeeze(F.reshape(x, (1, 2, 1, 3)), (0, 2)),
+        lambda x: F.squeeze(F.reshape(x, (2, 1, 3))),
+        lambda x: F.stack([x, x * 2], axis=1),
+    ],
+    ids=["expand_dims", "squeeze-axes", "squeeze-all", "stack"],
+)
+def test_adding_and_removing_axes_keeps_float32(f, device, rng):
+    x = Variable(rng.standard_normal((2, 3)).astype(np.float32), device=device)
+    y = f(x)
+    assert y.dtype == np.float32 and y.device == x.device
+    backward_with_weights(y, rng)
+    assert x.grad.dtype == np.float32 and x.grad.device == x.device

@@ -612,3 +612,63 @@ def test_im2col_and_col2im_reject_bad_shapes():
         F.col2im(np.zeros((9, 5)), (1, 1, 4, 4), 2)
     with pytest.raises(ValueError, match=r"col2im: input_shape must be \(N, C, H, W\)"):
         F.col2im(np.zeros((9, 4)), (4, 4), 2)
+
+
+# =============================================================================================
+# im2col / col2im against PyTorch's unfold / fold
+# =============================================================================================
+UNFOLD_CASES = [
+    ((2, 3, 5, 6), (3, 2), (1, 2), (1, 0)),
+    ((1, 2, 6, 6), 2, 2, 0),
+    ((2, 1, 4, 5), 3, 1, 2),
+]
+
+
+def _pair(v):
+    return v if isinstance(v, tuple) else (v, v)
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, pad", UNFOLD_CASES)
+def test_im2col_matches_torch_unfold_forward_and_grad(torch, rng, x_shape, kernel, stride, pad):
+    data = rng.standard_normal(x_shape)
+    n, c = x_shape[:2]
+    x = Variable(data)
+    col = F.im2col(x, kernel, stride, pad)
+    windows = F.im2col(data, kernel, stride, pad, to_matrix=False)
+    t = torch.tensor(data, requires_grad=True)
+    unfolded = torch.nn.functional.unfold(
+        t, _pair(kernel), stride=_pair(stride), padding=_pair(pad)
+    )
+    # unfold gives (N, C*kh*kw, L); im2col's matrix has a row per window: (N*L, C*kh*kw).
+    expected = unfolded.transpose(1, 2).reshape(-1, unfolded.shape[1])
+    np.testing.assert_array_equal(col.data, expected.detach().numpy())
+    np.testing.assert_array_equal(
+        windows.data.reshape(n, -1, unfolded.shape[2]), unfolded.detach().numpy()
+    )
+    weights = rng.standard_normal(col.shape)
+    (col * Variable(weights)).sum().backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, pad", UNFOLD_CASES)
+def test_col2im_matches_torch_fold_forward_and_grad(torch, rng, x_shape, kernel, stride, pad):
+    n = x_shape[0]
+    rows, width = F.im2col(np.zeros(x_shape), kernel, stride, pad).shape
+    data = rng.standard_normal((rows, width))
+    col = Variable(data)
+    y = F.col2im(col, x_shape, kernel, stride, pad)
+    t = torch.tensor(data, requires_grad=True)
+    # fold takes (N, C*kh*kw, L), the transpose of col2im's per-window rows.
+    ty = torch.nn.functional.fold(
+        t.reshape(n, rows // n, width).transpose(1, 2),
+        x_shape[2:],
+        _pair(kernel),
+        stride=_pair(stride),
+        padding=_pair(pad),
+    )
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    weights = rng.standard_normal(x_shape)
+    (y * Variable(weights)).sum().backward()
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(col.grad.data, t.grad.numpy(), rtol=1e-12, atol=1e-12)
