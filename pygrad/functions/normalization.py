@@ -16,7 +16,7 @@ from pygrad.backends import get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, float_input
 from pygrad.functions.reduction import sum as _sum
-from pygrad.functions.shape import GetItem, reshape
+from pygrad.functions.shape import GetItem, grads_like, reshape
 
 __all__ = ["batch_norm", "layer_norm", "dropout", "embed_id"]
 
@@ -64,8 +64,9 @@ class Normalize(Function):
         return y
 
     def backward(self, gy):
+        # Each gradient takes its input's dtype, whatever the dtypes of the others.
         if Config.enable_backprop:
-            return self._backward_with_graph(gy)
+            return grads_like(self._backward_with_graph(gy), self.inputs)
         # create_graph is off: the same formulas on the arrays kept by forward.
         x, gamma = self.inputs[0].data, self.inputs[1].data
         g, x_hat, inv_std = gy.data, self.x_hat, self.inv_std
@@ -84,7 +85,7 @@ class Normalize(Function):
             mean_g = g_x_hat.mean(axis=self.axes, keepdims=True)
             mean_g_x_hat = (g_x_hat * x_hat).mean(axis=self.axes, keepdims=True)
             gx = inv_std * (g_x_hat - mean_g - x_hat * mean_g_x_hat)
-        return Variable(gx), Variable(g_gamma), Variable(g_beta)
+        return grads_like((Variable(gx), Variable(g_gamma), Variable(g_beta)), self.inputs)
 
     def _backward_with_graph(self, gy):
         """The backward pass recomputed from the inputs with pygrad functions, so that it can be

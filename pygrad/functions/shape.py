@@ -319,6 +319,11 @@ def reduce_to(gx: Variable, x: Variable) -> Variable:
     return gx
 
 
+def grads_like(grads, inputs) -> tuple:
+    """:func:`reduce_to` applied to each gradient that is not None, for its input."""
+    return tuple(None if g is None else reduce_to(g, x) for g, x in zip(grads, inputs))
+
+
 # =============================================================================================
 # adding and removing axes
 # =============================================================================================

@@ -13,7 +13,7 @@ import numpy as np
 from pygrad.backends import get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.reduction import sum as reduce_sum
-from pygrad.functions.shape import broadcast_to, reshape
+from pygrad.functions.shape import broadcast_to, grads_like, reshape
 
 __all__ = [
     "conv2d",
@@ -440,10 +440,10 @@ class Conv2d(Function):
             grad = Conv2dGradW(W.shape[2:], self.stride, self.pad, with_bias)(x, gy)
             gW, gb = grad if with_bias else (grad, None)
         if b is None:
-            return gx, gW
+            return grads_like((gx, gW), self.inputs)
         if gb is None and b.requires_grad:
             gb = reduce_sum(gy, axis=(0, 2, 3))
-        return gx, gW, gb
+        return grads_like((gx, gW, gb), self.inputs)
 
 
 class Deconv2d(Function):
@@ -471,8 +471,8 @@ class Deconv2d(Function):
         gx = Conv2d(self.stride, self.pad)(gy, W) if x.requires_grad else None
         gW = Conv2dGradW(W.shape[2:], self.stride, self.pad)(gy, x) if W.requires_grad else None
         if len(self.inputs) == 2:
-            return gx, gW
-        return gx, gW, reduce_sum(gy, axis=(0, 2, 3))
+            return grads_like((gx, gW), self.inputs)
+        return grads_like((gx, gW, reduce_sum(gy, axis=(0, 2, 3))), self.inputs)
 
 
 class Conv2dGradW(Function):

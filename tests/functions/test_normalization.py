@@ -219,6 +219,20 @@ def test_layer_norm_is_the_same_in_training_and_inference(rng):
     np.testing.assert_array_equal(F.layer_norm(x, gamma, beta).data, y_test)
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("op", ["batch_norm", "layer_norm"])
+def test_normalization_grads_take_their_variables_dtypes(rng, op, create_graph):
+    x = Variable(rng.standard_normal((4, 3)).astype(np.float32))
+    gamma, beta = Variable(np.ones(3)), Variable(np.zeros(3))
+    if op == "batch_norm":
+        y = F.batch_norm(x, gamma, beta, np.zeros(3), np.ones(3))
+    else:
+        y = F.layer_norm(x, gamma, beta)
+    F.sum(y * rng.standard_normal((4, 3))).backward(create_graph=create_graph)
+    assert x.grad.dtype == np.float32
+    assert gamma.grad.dtype == beta.grad.dtype == np.float64
+
+
 def test_layer_norm_keeps_float32(rng):
     x = Variable(rng.standard_normal((5, 6)).astype(np.float32))
     gamma, beta = Variable(np.ones(6, np.float32)), Variable(np.zeros(6, np.float32))

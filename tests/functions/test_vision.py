@@ -276,6 +276,16 @@ def test_conv2d_returns_a_contiguous_result(rng):
         assert F.deconv2d(x, W.transpose(1, 0, 2, 3), None, stride, pad).data.flags.c_contiguous
 
 
+@pytest.mark.parametrize("op", ["conv2d", "deconv2d"])
+def test_convolution_grads_take_their_variables_dtypes(rng, op):
+    x = Variable(rng.standard_normal((1, 2, 5, 5)).astype(np.float32))
+    W = Variable(rng.standard_normal((2, 2, 3, 3)))
+    b = Variable(rng.standard_normal(2))
+    F.sum(getattr(F, op)(x, W, b, 1, 1)).backward()
+    assert x.grad.dtype == np.float32
+    assert W.grad.dtype == b.grad.dtype == np.float64
+
+
 def test_conv2d_keeps_float32(rng):
     x = Variable(rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
     W = Variable(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
