@@ -28,15 +28,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def _best_ms(step, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+def _interleaved_ms(steps: dict, repeats: int, rounds: int = 5, warmup: int = 3) -> dict:
+    """Median milliseconds per step of each of ``steps`` ({framework: step}).
+
+    The frameworks take turns in ``rounds`` blocks of ``repeats / rounds`` steps, so that a
+    busy machine slows them alike.  Blocks rather than single steps: each framework's worker
+    threads keep spinning for a moment after its work, and would steal the cores of the next
+    step of the other.
+    """
+    block = max(1, repeats // rounds)
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            for _ in range(warmup):
+                step()
+            for _ in range(block):
+                start = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(values)) for name, values in times.items()}
 
 
 # --- pygrad -----------------------------------------------------------------------------------
@@ -180,7 +190,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--repeats", type=int, default=20, help="timed steps per model (median reported)"
+        "--repeats", type=int, default=50, help="timed steps per model (median reported)"
     )
     parser.add_argument("--layers", type=int, default=16, help="layers of the memory MLP")
     parser.add_argument("--width", type=int, default=2048, help="width of the memory MLP")
@@ -199,28 +209,28 @@ def main() -> None:
     except ImportError:
         torch = None
 
-    mlp, cnn = pygrad_steps()
-    rows = [
-        ("MLP 784-512-512-10 step (ms)", _best_ms(mlp, args.repeats)),
-        ("CNN step (ms)", _best_ms(cnn, args.repeats)),
-    ]
-    memory = measure_memory("pygrad", args.layers, args.width, args.batch)
-    torch_figures = ["not installed"] * 3
+    from pygrad.backends import host_memory
+
+    steps = {"pygrad": pygrad_steps()}
     if torch is not None:
-        tmlp, tcnn = torch_steps(torch)
-        torch_figures = [
-            f"{_best_ms(tmlp, args.repeats):.2f}",
-            f"{_best_ms(tcnn, args.repeats):.2f}",
-            measure_memory("torch", args.layers, args.width, args.batch),
-        ]
+        steps["torch"] = torch_steps(torch)
+    rows = []
+    for index, name in enumerate(["MLP 784-512-512-10 step (ms)", "CNN step (ms)"]):
+        ms = _interleaved_ms({key: pair[index] for key, pair in steps.items()}, args.repeats)
+        rows.append((name, [f"{ms[key]:.2f}" for key in steps]))
     label = f"peak extra MiB, {args.layers}x{args.width} MLP fwd+bwd, batch {args.batch}"
-    table = [(name, f"{value:.2f}") for name, value in rows] + [(label, memory)]
-    width = max(len(name) for name, _ in table)
-    print(
-        f"{'measure':<{width}}  {'pygrad':>12}  {'torch ' + (torch.__version__ if torch else ''):>16}"
+    rows.append(
+        (label, [measure_memory(key, args.layers, args.width, args.batch) for key in steps])
     )
-    for (name, ours), theirs in zip(table, torch_figures):
-        print(f"{name:<{width}}  {ours:>12}  {theirs:>16}")
+    heads = ["pygrad"] + ([f"torch {torch.__version__}"] if torch is not None else [])
+    width = max(len(name) for name, _ in rows)
+    print("  ".join([f"{'measure':<{width}}"] + [f"{head:>16}" for head in heads]))
+    for name, figures in rows:
+        print("  ".join([f"{name:<{width}}"] + [f"{figure:>16}" for figure in figures]))
+    if torch is None:
+        print("PyTorch is not installed: no figures to compare with")
+    tuned = "tuned by pygrad" if host_memory.tune() else "left as it is (PYGRAD_TUNE_MALLOC=0)"
+    print(f"host allocator: {tuned}; the step times of both frameworks ran with it")
 
 
 if __name__ == "__main__":
