@@ -319,7 +319,7 @@ class Variable:
         return _F.add(self, other)
 
     def __radd__(self, other):
-        return _F.add(self, other)
+        return _F.add(other, self)
 
     def __sub__(self, other):
         return _F.sub(self, other)
@@ -331,7 +331,7 @@ class Variable:
         return _F.mul(self, other)
 
     def __rmul__(self, other):
-        return _F.mul(self, other)
+        return _F.mul(other, self)
 
     def __truediv__(self, other):
         return _F.div(self, other)

@@ -428,6 +428,13 @@ def test_operator_with_an_array_or_list_that_does_not_broadcast_names_op(name, o
 
 
 @pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
+def test_reflected_operator_error_lists_the_operands_in_written_order(name, op, reference, _):
+    a = Variable(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=rf"^{name}: .*\(4,\) and \(2, 3\)"):
+        op(np.ones(4), a)
+
+
+@pytest.mark.parametrize("name, op, reference, _", BINARY, ids=BINARY_IDS)
 def test_operator_with_a_string_is_a_type_error_naming_op(name, op, reference, _):
     a = Variable(np.ones((2, 3)))
     for left, right in ((a, "x"), ("x", a)):
