@@ -606,3 +606,14 @@ def test_get_item_grad_accumulates_repeated_indices_on_device(xp, data):
     expected = np.zeros_like(a)
     np.add.at(expected, [0, 2, 0], 2 * a[[0, 2, 0]])
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_bool_and_uint8_outputs_never_share_a_kernel(xp):
+    # Both are stored as uchar; only a bool output turns nonzero values into 1.
+    halves = xp.asarray(np.array([0.5, 2.0, 0.0], np.float32))
+    assert_matches(halves.astype(np.uint8), np.array([0, 2, 0], np.uint8))
+    assert_matches(halves.astype(bool), np.array([True, True, False]))
+    flags = xp.asarray(np.array([True, False]))
+    assert_matches(flags + flags, np.array([True, False]))
+    small = xp.asarray(np.array([1, 200], np.uint8))
+    assert_matches(small + small, np.array([2, 144], np.uint8))

@@ -276,11 +276,12 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
         for x, lt in zip(inputs, loop_ctypes)
     )
     max_dims = max(MAX_DIMS, len(shape))
-    key = ("elementwise", expr, C_TYPES[out.dtype], max_dims)
+    # bool and uint8 are both stored as uchar, but only a bool output stores ``expr != 0``.
+    key = ("elementwise", expr, C_TYPES[out.dtype], out.dtype == np.bool_, max_dims)
     full_key = key + (kinds, "flat" if flat else "strided")
     kernel = device.kernels.get(full_key)
     if kernel is None or type(kernel) is tuple:
-        kernel = _build_elementwise(device, key, kinds, full_key[-1], out.dtype == np.bool_)
+        kernel = _build_elementwise(device, key, kinds, full_key[-1])
     args = [out.buffer] + [x.buffer if hasattr(x, "buffer") else x for x in inputs]
     if flat:
         values = [n]
@@ -293,13 +294,13 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     return out
 
 
-def _build_elementwise(device, key, kinds, layout, is_bool):
+def _build_elementwise(device, key, kinds, layout):
     """Compile (or fetch) the kernel of ``key`` for ``kinds`` and ``layout``.
 
     Building a program costs about the same for one kernel or a dozen (PoCL), so the flat
     and strided kernels of every array/scalar variant of the inputs are compiled together.
     """
-    _, expr, out_ctype, max_dims = key
+    _, expr, out_ctype, is_bool, max_dims = key
     variants = _variants(kinds)
     layouts = {"flat": 0, "strided": max_dims}
     names = {
