@@ -617,3 +617,14 @@ def test_bool_and_uint8_outputs_never_share_a_kernel(xp):
     assert_matches(flags + flags, np.array([True, False]))
     small = xp.asarray(np.array([1, 200], np.uint8))
     assert_matches(small + small, np.array([2, 144], np.uint8))
+
+
+def test_logical_functions_treat_every_nonzero_value_as_true(xp):
+    # NumPy runs these in a bool loop; a C cast to uchar would make 0.5 and 256 false.
+    a = np.array([0.5, -0.25, 0.0, np.inf, np.nan], np.float32)
+    b = np.array([256, 3, 1, -(2**31), 0], np.int32)
+    x, y = xp.asarray(a), xp.asarray(b)
+    for name in ["logical_and", "logical_or", "logical_xor"]:
+        assert_matches(getattr(xp, name)(x, y), getattr(np, name)(a, b))
+        assert_matches(getattr(xp, name)(x, 0.5), getattr(np, name)(a, 0.5))
+    assert_matches(xp.logical_not(x), np.logical_not(a))

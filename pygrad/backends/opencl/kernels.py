@@ -215,12 +215,14 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
     params = [f"__global {out_ctype}* out"]
     loads = []
     for k, (kind, lt) in enumerate(kinds):
+        ct = "uchar" if lt == "bool" else lt
         if kind == "scalar":
-            params.append(f"const {lt} in{k}")
-            loads.append(f"    const {lt} a{k} = in{k};")
+            params.append(f"const {ct} in{k}")
+            loads.append(f"    const {ct} a{k} = in{k};")
         else:
-            params.append(f"__global const {kind}* in{k}")
-            loads.append(f"    const {lt} a{k} = ({lt})in{k}[j_in{k}];")
+            params.append(f"__global const {'uchar' if kind == 'bool' else kind}* in{k}")
+            value = f"(in{k}[j_in{k}] != 0)" if lt == "bool" else f"in{k}[j_in{k}]"
+            loads.append(f"    const {ct} a{k} = ({ct}){value};")
     params.append(meta.param())
     value = f"(({expr}) != 0)" if is_bool else f"({expr})"
     return (
@@ -254,7 +256,8 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     ``out`` is an ndarray (any strides); ``inputs`` hold ndarrays already broadcast to
     ``out.shape`` or NumPy scalars of their loop type.  The expression names input ``k`` as
     ``a{k}`` (converted to ``loop_ctypes[k]``) and may use ``gid``, the C-order position of
-    the output element.  A bool output stores ``expr != 0``.
+    the output element.  A bool output stores ``expr != 0``; the loop type ``"bool"`` (a
+    uchar) likewise converts each input with ``!= 0``, where a C cast would truncate.
 
     When every operand is contiguous (or a single element) a flat kernel runs; otherwise one
     strided kernel serves every number of axes up to :data:`MAX_DIMS`.

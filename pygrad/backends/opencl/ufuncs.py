@@ -167,6 +167,11 @@ def _weak_value(spec):
     return {int: 0, float: 0.0}.get(spec, spec)
 
 
+def _bool_scalar(value) -> np.uint8:
+    """A scalar for a bool loop: 1 for any nonzero value (``np.uint8(0.5)`` would be 0)."""
+    return np.uint8(bool(value))
+
+
 def _upgrade(dtype):
     """OpenCL kernels compute float16 results in float32."""
     return np.dtype(np.float32) if np.dtype(dtype) == np.float16 else np.dtype(dtype)
@@ -207,8 +212,8 @@ class ufunc:  # noqa: N801  (named after numpy.ufunc)
         found = self._resolved.get(key)
         if found is None:
             loops, out = self._resolve_uncached(specs)
-            ctypes = [kernels.ctype(d) for d in loops]
-            scalar_types = [np.uint8 if d == np.bool_ else d.type for d in loops]
+            ctypes = ["bool" if d == np.bool_ else kernels.ctype(d) for d in loops]
+            scalar_types = [_bool_scalar if d == np.bool_ else d.type for d in loops]
             found = self._resolved[key] = (loops, out, self.expression(loops), ctypes, scalar_types)
         return found
 
