@@ -628,3 +628,15 @@ def test_logical_functions_treat_every_nonzero_value_as_true(xp):
         assert_matches(getattr(xp, name)(x, y), getattr(np, name)(a, b))
         assert_matches(getattr(xp, name)(x, 0.5), getattr(np, name)(a, 0.5))
     assert_matches(xp.logical_not(x), np.logical_not(a))
+
+
+def test_setitem_takes_nested_lists_like_numpy(xp):
+    a = np.zeros((2, 3), np.float32)
+    x = xp.asarray(a)
+    x[0, 1:] = [5, 6]
+    x[1] = [7, 8, 9]
+    x[:, 0] = [True, False]
+    a[0, 1:] = [5, 6]
+    a[1] = [7, 8, 9]
+    a[:, 0] = [True, False]
+    assert_matches(x, a)

@@ -334,10 +334,10 @@ def _apply(func: ufunc, args, out=None):
 
 def copyto(dst: ndarray, src, casting: str = "same_kind") -> None:
     """Copy ``src`` (an array or a number, broadcast to ``dst.shape``) into ``dst``."""
-    if isinstance(src, np.ndarray) and src.ndim:
+    if not isinstance(src, ndarray) and np.ndim(src):  # host data: NumPy arrays, lists
         from pygrad.backends.opencl.array import from_host
 
-        src = from_host(src.astype(dst.dtype, copy=False), dst._device)
+        src = from_host(np.asarray(src).astype(dst.dtype, copy=False), dst._device)
     if not isinstance(src, ndarray):
         value = np.asarray(src).astype(dst.dtype)
         value = (value.astype(np.uint8) if dst.dtype == np.bool_ else value)[()]
