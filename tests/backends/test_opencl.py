@@ -640,3 +640,12 @@ def test_setitem_takes_nested_lists_like_numpy(xp):
     a[1] = [7, 8, 9]
     a[:, 0] = [True, False]
     assert_matches(x, a)
+
+
+def test_setitem_with_index_arrays_casts_device_values_like_numpy(xp):
+    a = np.zeros(4, bool)
+    x = xp.asarray(a)
+    values = np.array([0.5, 0.0, -2.0])
+    a[[0, 1, 3]] = values
+    x[[0, 1, 3]] = xp.asarray(values)
+    assert_matches(x, a)

@@ -203,6 +203,9 @@ def getitem(a: ndarray, key) -> ndarray:
 def _values(a: ndarray, value, shape: tuple, name: str) -> ndarray:
     if not isinstance(value, ndarray):
         value = from_host(np.asarray(value).astype(a.dtype, copy=False), a._device)
+    elif value.dtype != a.dtype:
+        # Cast like NumPy (0.5 into a bool array is True); the kernel's C cast truncates.
+        value = value.astype(a.dtype)
     try:
         fits = np.broadcast_shapes(value.shape, shape) == shape
     except ValueError:
