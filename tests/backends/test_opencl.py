@@ -104,6 +104,16 @@ def test_missing_call_fails_loudly_naming_it(xp):
         _ = xp.multiply.at
 
 
+@pytest.mark.parametrize(
+    "path", ["linalg.norm", "random.shuffle", "add.accumulate", "ndarray.cumsum"]
+)
+def test_missing_calls_below_the_module_name_themselves(xp, path):
+    owner, name = path.split(".")
+    target = xp.zeros(2) if owner == "ndarray" else getattr(xp, owner)
+    with pytest.raises(AttributeError, match=f"opencl backend has no '{path}'"):
+        getattr(target, name)
+
+
 def test_numpy_array_operand_is_a_device_error(xp):
     a = xp.ones(3, dtype=np.float32)
     with pytest.raises(pygrad.DeviceError, match="NumPy array of shape"):

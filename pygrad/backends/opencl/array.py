@@ -424,6 +424,12 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
 
     __hash__ = None
 
+    def __getattr__(self, name: str):
+        # Reached only for methods NumPy has and this type lacks (cumsum, ...): name the call.
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"opencl backend has no 'ndarray.{name}'")
+
 
 def _is_operand(x) -> bool:
     return isinstance(x, (ndarray, np.ndarray, np.generic) + _python_scalars)

@@ -122,3 +122,10 @@ def permutation(x):
     if not isinstance(x, (int, np.integer)):
         raise NotImplementedError("opencl random.permutation: only an int is supported")
     return from_host(rng.permutation(int(x)), device)
+
+
+def __getattr__(name: str):
+    # Only names this module lacks reach here: fail loudly, naming the missing call.
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(name)
+    raise AttributeError(f"opencl backend has no 'random.{name}'")

@@ -206,6 +206,12 @@ class ufunc:  # noqa: N801  (named after numpy.ufunc)
     def __repr__(self) -> str:
         return f"<opencl ufunc '{self.__name__}'>"
 
+    def __getattr__(self, name: str):
+        # Reached only for attributes ufunc lacks (accumulate, outer, ...): name the call.
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"opencl backend has no '{self.__dict__['__name__']}.{name}'")
+
     def resolve(self, specs) -> tuple:
         """Return the loop dtypes of the inputs and the output dtype for ``specs``."""
         key = tuple(specs)
