@@ -659,3 +659,16 @@ def test_setitem_with_index_arrays_casts_device_values_like_numpy(xp):
     a[[0, 1, 3]] = values
     x[[0, 1, 3]] = xp.asarray(values)
     assert_matches(x, a)
+
+
+def test_comparisons_with_python_ints_beyond_the_dtype_are_exact(xp):
+    # NumPy 2 compares these exactly (arithmetic with them is an OverflowError).
+    small = np.array([0, 5, 255], np.uint8)
+    x = xp.asarray(small)
+    for value in [-1, 1000, 2**64]:
+        for name in ["equal", "not_equal", "less", "less_equal", "greater", "greater_equal"]:
+            assert_matches(getattr(xp, name)(x, value), getattr(np, name)(small, value))
+    big = np.array([1, 2**63 - 1], np.int64)
+    assert_matches(xp.asarray(big) < 2**63, big < 2**63)
+    with pytest.raises(OverflowError):
+        x + 1000

@@ -292,10 +292,35 @@ def _shares_memory(a: ndarray, out: ndarray) -> bool:
     return b.offset != out.offset or b._strides != out._strides
 
 
+_COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
+
+
+def _exact_int_dtype(value: int):
+    """The dtype a comparison uses for a Python int its array's dtype cannot hold."""
+    if -(2**63) <= value < 2**63:
+        return np.dtype(np.int64)
+    return np.dtype(np.uint64) if 0 <= value < 2**64 else np.dtype(np.float64)
+
+
+def _fit_big_ints(operands: _Operands, loops) -> bool:
+    """NumPy 2 compares ``int8_array < 1000`` exactly instead of raising OverflowError: give
+    each Python int that does not fit its integer loop dtype a wider dtype of its own."""
+    changed = False
+    for k, (value, loop) in enumerate(zip(operands.values, loops)):
+        if type(value) is int and loop.kind in "iu":
+            info = np.iinfo(loop)
+            if not info.min <= value <= info.max:
+                operands.specs[k] = _exact_int_dtype(value)
+                changed = True
+    return changed
+
+
 def _apply(func: ufunc, args, out=None):
     name = func.__name__
     operands = _Operands(name, args)
     loops, out_dtype, expr, loop_ctypes, scalar_types = func.resolve(operands.specs)
+    if name in _COMPARISONS and _fit_big_ints(operands, loops):
+        loops, out_dtype, expr, loop_ctypes, scalar_types = func.resolve(operands.specs)
     shape = operands.shape(name)
     device = operands.device
     if out is not None:
