@@ -231,9 +231,11 @@ class Variable:
         retain_grad : bool
             Keep the gradients of intermediate variables.  By default they are freed as soon as
             they have been used; leaves and Parameters always keep (and accumulate) theirs.
-            Also by default, the large arrays of intermediate variables that no backward pass
-            needs and that nothing outside the graph references (such as the input of a ReLU
-            whose output is kept) are released once used; their shape and dtype remain.
+            The large arrays of intermediate variables that no backward pass reads and that
+            nothing outside the graph references (such as the input of a ReLU, which keeps
+            its output) are released during the forward pass where possible, and otherwise,
+            unless this flag is set, once backward has used them.  Their shape and dtype
+            remain, so this changes no gradient, also over repeated or higher-order passes.
         create_graph : bool
             Record the graph of the backward pass itself, so that ``x.grad.backward()`` gives
             higher-order derivatives.
@@ -378,7 +380,8 @@ _ONLY_IN_SEQUENCE = _references_while_iterating([object()])
 def _release_unneeded_inputs(f: Function) -> None:
     """Drop the data of ``f``'s intermediate inputs that no backward can need any more.
 
-    After ``f`` has run backward, an input's data is needed by nobody when ``f`` does not read
+    Called once ``f`` has run forward and its output has been passed on, and again after ``f``
+    has run backward.  An input's data is needed by nobody when ``f`` does not read
     it, its creator does not read its outputs, and the Variable is referenced only by
     ``f.inputs`` (as many references as an object held by nothing but the sequence being
     iterated), so no other function and no user code can read it.  It is replaced by a
@@ -452,6 +455,8 @@ class Function:
     # Variable.backward); the safe default is that it does.
     needs_inputs = True
     needs_outputs = True
+    # Whether the inputs have yet to be offered for release (see __call__).
+    holds_inputs = True
 
     def __call__(self, *inputs):
         for x in inputs:
@@ -476,6 +481,21 @@ class Function:
             )
             self.generation = generation
             self.inputs = inputs
+            # The first call that consumes an intermediate result is the earliest moment at
+            # which the inputs of its creator can be held by the graph alone (the caller has
+            # usually rebound its name by then): those no backward reads are released now,
+            # so a forward pass keeps only what its backward needs (Linear's output under a
+            # ReLU, say).
+            for x in inputs:
+                creator = x.creator
+                if (
+                    creator is not None
+                    and x.data.nbytes >= _RELEASE_MIN_BYTES
+                    and creator.holds_inputs
+                ):
+                    creator.holds_inputs = False
+                    if not creator.needs_inputs:
+                        _release_unneeded_inputs(creator)
         # The output Variables are built here rather than through Variable.__init__: this is
         # the hot path of every op, and forward results need no validation.
         if type(ys) is not tuple:

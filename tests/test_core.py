@@ -540,6 +540,76 @@ def test_a_100000_op_chain_backpropagates_without_recursion_error():
 
 
 # =============================================================================================
+# releasing arrays no backward needs
+# =============================================================================================
+def _is_released(variable) -> bool:
+    return variable.data.size > 0 and all(stride == 0 for stride in variable.data.strides)
+
+
+def _mlp(rng):
+    """Linear, ReLU, Linear on data large enough to be released (float64, 64 x 256)."""
+    x = Variable(rng.standard_normal((64, 256)))
+    W1, W2 = Variable(rng.standard_normal((256, 256)) * 0.1), Variable(
+        rng.standard_normal((256, 4))
+    )
+    return x, W1, W2
+
+
+def test_forward_releases_an_output_that_only_a_relu_read(rng):
+    x, W1, W2 = _mlp(rng)
+    hidden = F.relu(F.linear(x, W1))
+    y = F.linear(hidden, W2)
+    linear_output = hidden.creator.inputs[0]
+    # Linear needs its input, not its output, and ReLU its output, not its input.
+    assert _is_released(linear_output) and linear_output.shape == (64, 256)
+    assert not _is_released(hidden)
+    assert y.shape == (64, 4)
+
+
+def test_forward_keeps_an_intermediate_the_caller_still_holds(rng):
+    x, W1, _ = _mlp(rng)
+    pre_activation = F.linear(x, W1)
+    hidden = F.relu(pre_activation)
+    F.sum(hidden)
+    assert not _is_released(pre_activation)
+    np.testing.assert_array_equal(pre_activation.data, x.data @ W1.data)
+
+
+def _grads_with_and_without_release(monkeypatch, compute):
+    released = compute()
+    monkeypatch.setattr(pygrad.core, "_RELEASE_MIN_BYTES", 1 << 62)
+    kept = compute()
+    return released, kept
+
+
+def test_released_arrays_change_no_gradient_even_over_two_backward_passes(monkeypatch):
+    def compute():
+        x, W1, W2 = _mlp(np.random.default_rng(0))
+        loss = F.sum(F.linear(F.relu(F.linear(x, W1)), W2) ** 2)
+        loss.backward()
+        loss.backward()  # leaves accumulate across passes over the same graph
+        return W1.grad.data, W2.grad.data
+
+    released, kept = _grads_with_and_without_release(monkeypatch, compute)
+    for a, b in zip(released, kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_released_arrays_change_no_higher_order_gradient(monkeypatch):
+    def compute():
+        x, W1, W2 = _mlp(np.random.default_rng(1))
+        loss = F.sum(F.tanh(F.linear(F.relu(F.linear(x, W1)), W2)))
+        loss.backward(create_graph=True)
+        g = W1.grad
+        W1.clear_grad()
+        F.sum(g * g).backward()
+        return W1.grad.data
+
+    released, kept = _grads_with_and_without_release(monkeypatch, compute)
+    np.testing.assert_allclose(released, kept, rtol=1e-12)
+
+
+# =============================================================================================
 # higher-order derivatives
 # =============================================================================================
 def nth_derivative(f, point: float, order: int) -> list:
