@@ -29,24 +29,28 @@ sys.path.insert(0, ROOT)
 
 
 def _interleaved_ms(steps: dict, repeats: int, rounds: int = 5, warmup: int = 3) -> dict:
-    """Median milliseconds per step of each of ``steps`` ({framework: step}).
+    """Milliseconds per step of each of ``steps`` ({framework: step}): the median of a block
+    of steps, in the least disturbed of ``rounds`` blocks.
 
     The frameworks take turns in ``rounds`` blocks of ``repeats / rounds`` steps, so that a
-    busy machine slows them alike.  Blocks rather than single steps: each framework's worker
-    threads keep spinning for a moment after its work, and would steal the cores of the next
-    step of the other.
+    busy machine slows them alike.  Blocks rather than single steps, with a pause before
+    each: a framework's worker threads (OpenBLAS's, OpenMP's) keep spinning for a while after
+    its work, and would steal the cores of the other's next steps.
     """
     block = max(1, repeats // rounds)
-    times = {name: [] for name in steps}
+    medians = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            time.sleep(0.5)
             for _ in range(warmup):
                 step()
+            times = []
             for _ in range(block):
                 start = time.perf_counter()
                 step()
-                times[name].append(time.perf_counter() - start)
-    return {name: 1000 * float(np.median(values)) for name, values in times.items()}
+                times.append(time.perf_counter() - start)
+            medians[name].append(float(np.median(times)))
+    return {name: 1000 * min(values) for name, values in medians.items()}
 
 
 # --- pygrad -----------------------------------------------------------------------------------
@@ -190,7 +194,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--repeats", type=int, default=50, help="timed steps per model (median reported)"
+        "--repeats",
+        type=int,
+        default=50,
+        help="timed steps per model, in 5 blocks (see _interleaved_ms)",
     )
     parser.add_argument("--layers", type=int, default=16, help="layers of the memory MLP")
     parser.add_argument("--width", type=int, default=2048, help="width of the memory MLP")
