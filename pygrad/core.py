@@ -483,9 +483,8 @@ class Function:
             self.inputs = inputs
             # The first call that consumes an intermediate result is the earliest moment at
             # which the inputs of its creator can be held by the graph alone (the caller has
-            # usually rebound its name by then): those no backward reads are released now,
-            # so a forward pass keeps only what its backward needs (Linear's output under a
-            # ReLU, say).
+            # usually rebound its name by then): those no backward reads are released now
+            # rather than at the end of backward (Linear's output under a ReLU, say).
             for x in inputs:
                 creator = x.creator
                 if (

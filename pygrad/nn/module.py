@@ -202,12 +202,13 @@ class Module:
         if not self._children:
             trace.append(self._record(inputs, outputs))
         ins, outs = _variables(inputs), _variables(outputs)
+        recorded = Config.enable_backprop
         self._trace = ForwardTrace(
             trace,
             tuple(v.shape for v in ins),
             tuple(v.shape for v in outs),
-            _data_flow(trace, ins, outs),
-            Config.enable_backprop,
+            _data_flow(trace, ins, outs) if recorded else [],
+            recorded,
         )
         return outputs
 
