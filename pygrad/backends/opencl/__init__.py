@@ -39,6 +39,7 @@ from pygrad.backends.opencl.runtime import (  # noqa: F401
     synchronize,
     use_device,
 )
+from pygrad.backends.opencl.runtime import missing_call as _missing_call
 from pygrad.backends.opencl.ufuncs import *  # noqa: F401,F403
 from pygrad.backends.opencl.ufuncs import absolute as _absolute
 from pygrad.backends.opencl.ufuncs import greater_equal, less_equal, subtract
@@ -264,10 +265,7 @@ def array_equal(a, b) -> bool:
 
 
 def __getattr__(name: str):
-    # Only names this module lacks reach here: fail loudly, naming the missing call.
-    if name.startswith("__") and name.endswith("__"):
-        raise AttributeError(name)
-    raise AttributeError(f"opencl backend has no {name!r}")
+    raise _missing_call(name)
 
 
 # Operators and methods of the array type call the functions of this module.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pygrad.backends.opencl import kernels
-from pygrad.backends.opencl.runtime import cl, get_device
+from pygrad.backends.opencl.runtime import cl, get_device, missing_call
 
 __all__ = ["ndarray", "empty_array", "from_host", "make_view", "reshape_view"]
 
@@ -426,9 +426,7 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
 
     def __getattr__(self, name: str):
         # Reached only for methods NumPy has and this type lacks (cumsum, ...): name the call.
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(f"opencl backend has no 'ndarray.{name}'")
+        raise missing_call(name, "ndarray.")
 
 
 def _is_operand(x) -> bool:

@@ -8,6 +8,7 @@ import numpy as np
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import empty_array, ndarray, reshape_view
 from pygrad.backends.opencl.reductions import sum as _sum
+from pygrad.backends.opencl.runtime import missing_call as _missing_call
 from pygrad.backends.opencl.ufuncs import _upgrade, multiply
 
 __all__ = ["matmul", "dot", "vdot", "inner", "outer", "tensordot", "einsum"]
@@ -236,7 +237,4 @@ def einsum(subscripts: str, *operands) -> ndarray:
 
 
 def __getattr__(name: str):
-    # Only names this module lacks reach here: fail loudly, naming the missing call.
-    if name.startswith("__") and name.endswith("__"):
-        raise AttributeError(name)
-    raise AttributeError(f"opencl backend has no 'linalg.{name}'")
+    raise _missing_call(name, "linalg.")

@@ -125,7 +125,4 @@ def permutation(x):
 
 
 def __getattr__(name: str):
-    # Only names this module lacks reach here: fail loudly, naming the missing call.
-    if name.startswith("__") and name.endswith("__"):
-        raise AttributeError(name)
-    raise AttributeError(f"opencl backend has no 'random.{name}'")
+    raise runtime.missing_call(name, "random.")

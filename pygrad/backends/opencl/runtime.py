@@ -28,9 +28,21 @@ __all__ = [
     "current_device",
     "use_device",
     "synchronize",
+    "missing_call",
 ]
 
 INSTALL_HINT = "pip install pygrad[opencl]"
+
+
+def missing_call(name: str, owner: str = "") -> AttributeError:
+    """The error for a NumPy name this backend lacks: ``opencl backend has no 'owner.name'``.
+
+    For the ``__getattr__`` of the backend's modules and types, which only names they lack
+    reach.  Dunder names get Python's plain error: protocols (copy, pickle) probe for them.
+    """
+    if name.startswith("__") and name.endswith("__"):
+        return AttributeError(name)
+    return AttributeError(f"opencl backend has no '{owner}{name}'")
 
 
 class OpenCLUnavailableError(RuntimeError):

@@ -13,7 +13,7 @@ import numpy as np
 from pygrad.backends import DeviceError
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import empty_array, make_view, ndarray
-from pygrad.backends.opencl.runtime import current_device
+from pygrad.backends.opencl.runtime import current_device, missing_call
 
 __all__ = [
     "ufunc",
@@ -208,9 +208,7 @@ class ufunc:  # noqa: N801  (named after numpy.ufunc)
 
     def __getattr__(self, name: str):
         # Reached only for attributes ufunc lacks (accumulate, outer, ...): name the call.
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        raise AttributeError(f"opencl backend has no '{self.__dict__['__name__']}.{name}'")
+        raise missing_call(name, f"{self.__dict__['__name__']}.")
 
     def resolve(self, specs) -> tuple:
         """Return the loop dtypes of the inputs and the output dtype for ``specs``."""
