@@ -155,8 +155,7 @@ class Variable:
     def __repr__(self) -> str:
         data = self.data
         device = device_of(data)
-        if device != "cpu":
-            data = data.get()
+        data = backends.to_host(data)
         kind = type(self).__name__
         body = str(data).replace("\n", "\n" + " " * (len(kind) + 1))
         if device != "cpu":
@@ -164,16 +163,15 @@ class Variable:
         return f"{kind}({body})"
 
     def __array__(self, dtype=None, copy=None):
-        data = self.data if type(self.data) is _ndarray else self.data.get()
+        data = backends.to_host(self.data)
         if dtype is not None and data.dtype != dtype:
             return data.astype(dtype)
         return data.copy() if copy else data
 
     def numpy(self) -> np.ndarray:
         """Return a NumPy copy of the data on the host."""
-        if type(self.data) is _ndarray:
-            return self.data.copy()
-        return self.data.get()
+        data = self.data
+        return data.copy() if type(data) is _ndarray else backends.to_host(data)
 
     def item(self):
         """Return the single element of the data as a Python number."""
@@ -403,8 +401,13 @@ def _release_unneeded_inputs(f: Function) -> None:
 def as_array(x, like=None):
     """Return ``x`` as an array; a Python scalar takes the dtype NumPy would give it next to
     ``like`` (so ``float32`` data and ``1.5`` stay ``float32``)."""
-    if type(x) is _ndarray or getattr(x, "xp", None) is not None:
+    if getattr(x, "xp", None) is not None:
         return x
+    if type(x) is _ndarray:
+        # Host data beside a device array is taken to be on that device, as numbers are.
+        if like is None or getattr(like, "xp", None) is None:
+            return x
+        return backends.to_device(x, device_of(like))
     if like is not None and isinstance(x, _scalar_types) and not isinstance(x, np.ndarray):
         dtype = np.result_type(like.dtype, x) if type(x) in (int, float, bool, complex) else None
         array = np.asarray(x, dtype=dtype)

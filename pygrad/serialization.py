@@ -21,6 +21,8 @@ from typing import Union
 
 import numpy as np
 
+from pygrad.backends import to_host
+
 try:
     from numpy._core import multiarray as _multiarray
     from numpy._core import numeric as _numeric
@@ -223,10 +225,7 @@ def _host_arrays(tree: Mapping, caller: str) -> dict:
     for name, value in flatten_dict(tree).items():
         if isinstance(value, Variable):
             value = value.data
-        if not isinstance(value, (np.ndarray, np.generic, numbers.Number)) and hasattr(
-            value, "get"
-        ):
-            value = value.get()  # an accelerator array: copy to the host
+        value = to_host(value)
         if not isinstance(value, (np.ndarray, np.generic, numbers.Number)):
             raise TypeError(
                 f"{caller}: {name!r} is a {type(value).__name__}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pygrad._config import no_grad
+from pygrad.backends import to_host
 from pygrad.core import Function, Variable
 
 __all__ = [
@@ -19,7 +20,7 @@ __all__ = [
 
 def _host(x) -> np.ndarray:
     data = x.data if isinstance(x, Variable) else x
-    return np.array(data.get() if hasattr(data, "get") else data, dtype=np.float64)
+    return np.array(to_host(data), dtype=np.float64)
 
 
 def _scalar_of(f, inputs, weights):

@@ -859,3 +859,39 @@ def test_mixing_devices_raises_device_error_naming_both(opencl):
     assert y.device == "opencl:0"
     with pytest.raises(pygrad.DeviceError, match=r"cpu.*opencl:0|opencl:0.*cpu"):
         x + y
+
+
+def test_numpy_array_beside_a_device_variable_is_taken_to_be_on_its_device(opencl):
+    y = Variable(np.array([1.0, 2.0, 3.0], np.float32), device="opencl")
+    host = np.array([10.0, 20.0, 30.0], np.float32)
+    for z in (y + host, host + y, y * host, F.maximum(y, host)):
+        assert z.device == "opencl:0"
+    z = (y * host).sum()
+    z.backward()
+    assert y.grad.device == "opencl:0"
+    np.testing.assert_allclose(y.grad.numpy(), host)
+
+
+def test_backend_protocol_names_arrays_and_copies_them_home(opencl):
+    from pygrad import backends
+
+    host = np.arange(3.0)
+    device = backends.to_device(host, "opencl")
+    assert backends.is_array(host) and backends.is_array(device)
+    assert not backends.is_array([1, 2]) and not backends.is_array(3.0)
+    assert backends.to_host(host) is host
+    np.testing.assert_array_equal(backends.to_host(device), host)
+    assert backends.device_of(device) == "opencl:0" and backends.device_of(host) == "cpu"
+    assert "opencl" in backends.backend_names()
+    assert backends.fused_op(np, "anything") is None
+
+
+def test_parse_device_names_every_registered_kind():
+    from pygrad import backends
+
+    assert backends.parse_device("OpenCL") == "opencl:0"
+    assert backends.parse_device("opencl:2") == "opencl:2"
+    with pytest.raises(ValueError, match="'cpu', 'opencl' or 'opencl:N'"):
+        backends.parse_device("cuda")
+    with pytest.raises(ValueError, match="cannot name a device kind"):
+        backends.register_backend("cpu", lambda: None)

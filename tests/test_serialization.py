@@ -79,7 +79,10 @@ def test_save_weights_file_is_readable_like_any_new_file(tmp_path):
 
 def test_save_weights_takes_variables_and_device_arrays(tmp_path):
     class DeviceArray:
-        """Stands in for an accelerator array: it only offers .get()."""
+        """Stands in for an accelerator array: what the backend protocol asks of one."""
+
+        xp = object()
+        device_name = "other:0"
 
         def get(self):
             return np.arange(3, dtype=np.float32)

@@ -14,11 +14,16 @@ from pygrad.backends import host_memory
 
 __all__ = [
     "DeviceError",
+    "register_backend",
+    "backend_names",
     "get_array_module",
+    "is_array",
+    "to_host",
     "device_of",
     "parse_device",
     "to_device",
     "asarray",
+    "fused_op",
 ]
 
 
@@ -30,6 +35,35 @@ class DeviceError(ValueError):
     """Raised when one operation is given arrays that live on different devices."""
 
 
+# --- the protocol -----------------------------------------------------------------------------
+# An accelerator array offers ``xp`` (its array module), ``device_name`` (``"name:N"``) and
+# ``get()`` (a NumPy copy).  Its array module offers NumPy's calls, ``asarray(host,
+# device=...)``, and may offer ``fused_ops``: a dict of fused kernels for hot composites that
+# functions look up with :func:`fused_op` and otherwise compute from NumPy-style calls.
+
+_loaders: dict = {}  # device kind ("opencl") -> callable returning its array module
+
+
+def register_backend(kind: str, load) -> None:
+    """Make devices ``kind`` and ``kind:N`` known; ``load()`` returns the array module.
+
+    The module is loaded the first time one of its devices is asked for, so that an optional
+    backend costs nothing at ``import pygrad``.
+    """
+    if kind == "cpu" or not kind.isidentifier():
+        raise ValueError(f"register_backend: {kind!r} cannot name a device kind")
+    _loaders[kind] = load
+
+
+def backend_names() -> tuple:
+    """The device kinds known besides ``"cpu"``, in the order they were registered."""
+    return tuple(_loaders)
+
+
+def _backend(device: str):
+    return _loaders[device.partition(":")[0]]()
+
+
 def parse_device(device) -> str:
     """Return the canonical name of ``device``.
 
@@ -37,12 +71,12 @@ def parse_device(device) -> str:
     ----------
     device : str or None
         ``None`` or ``"cpu"`` for NumPy; ``"opencl"`` or ``"opencl:N"`` for the N-th OpenCL
-        device (``"opencl"`` means ``"opencl:0"``).
+        device (``"opencl"`` means ``"opencl:0"``), and likewise for other registered kinds.
 
     Returns
     -------
     str
-        ``"cpu"`` or ``"opencl:N"``.
+        ``"cpu"`` or ``"kind:N"``.
     """
     if device is None:
         return "cpu"
@@ -51,13 +85,14 @@ def parse_device(device) -> str:
     name = device.strip().lower()
     if name == "cpu":
         return "cpu"
-    if name == "opencl":
-        return "opencl:0"
-    if name.startswith("opencl:"):
-        index = name[len("opencl:") :]
+    kind, colon, index = name.partition(":")
+    if kind in _loaders:
+        if not colon:
+            return f"{kind}:0"
         if index.isdigit():
-            return f"opencl:{int(index)}"
-    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'opencl' or 'opencl:N'")
+            return f"{kind}:{int(index)}"
+    known = ", ".join(["'cpu'"] + [f"'{k}' or '{k}:N'" for k in _loaders])
+    raise ValueError(f"unknown device {device!r}: expected {known}")
 
 
 def get_array_module(*arrays):
@@ -73,16 +108,33 @@ def get_array_module(*arrays):
     return np
 
 
+def is_array(x) -> bool:
+    """Whether ``x`` is an array of some device (a NumPy array or an accelerator array)."""
+    return isinstance(x, np.ndarray) or getattr(x, "xp", None) is not None
+
+
+def to_host(x):
+    """``x`` as NumPy data: accelerator arrays are copied to the host (waiting for their
+    device), anything else is returned as it is."""
+    if type(x) is np.ndarray or getattr(x, "xp", None) is None:
+        return x
+    return x.get()
+
+
 def device_of(array) -> str:
     """Return the canonical name of the device that holds ``array``."""
     device = getattr(array, "device_name", None)
     return "cpu" if device is None else device
 
 
-def _opencl():
-    from pygrad.backends import opencl
+def fused_op(xp, name: str):
+    """The fused kernel ``name`` of array module ``xp``, or None when it has none.
 
-    return opencl
+    Functions call it for hot composites (an optimizer update, im2col, softmax cross
+    entropy ...) and otherwise compute the same result from NumPy-style calls.
+    """
+    ops = getattr(xp, "fused_ops", None)
+    return None if ops is None else ops.get(name)
 
 
 def to_device(array, device: str):
@@ -90,20 +142,26 @@ def to_device(array, device: str):
     device = parse_device(device)
     if device_of(array) == device:
         return array
+    host = np.asarray(to_host(array))
     if device == "cpu":
-        return array.get()
-    host = np.asarray(array.get() if hasattr(array, "get") else array)
-    return _opencl().asarray(host, device=device)
+        return host
+    return _backend(device).asarray(host, device=device)
 
 
 def asarray(data, device: str = "cpu", dtype=None):
     """Return ``data`` as an array of ``device``, converting Python data the NumPy way."""
     device = parse_device(device)
     if device == "cpu":
-        if device_of(data) != "cpu":
-            data = data.get()
-        return np.asarray(data, dtype=dtype)
+        return np.asarray(to_host(data), dtype=dtype)
     if device_of(data) == device:
         return data if dtype is None else data.astype(dtype)
-    host = data.get() if device_of(data) != "cpu" else data
-    return _opencl().asarray(np.asarray(host, dtype=dtype), device=device)
+    return _backend(device).asarray(np.asarray(to_host(data), dtype=dtype), device=device)
+
+
+def _load_opencl():
+    from pygrad.backends import opencl
+
+    return opencl
+
+
+register_backend("opencl", _load_opencl)

@@ -65,7 +65,7 @@ def _as_array_on(t, x: Variable, op: str):
 
 def _host_float(value) -> float:
     """A 0-d array of any device as a Python float."""
-    return float(value.get() if hasattr(value, "get") else value)
+    return float(backends.to_host(value))
 
 
 # =============================================================================================

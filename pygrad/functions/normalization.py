@@ -323,4 +323,4 @@ def embed_id(x, W) -> Variable:
 
 
 def _host_int(value) -> int:
-    return int(value.get() if hasattr(value, "get") else value)
+    return int(backends.to_host(value))

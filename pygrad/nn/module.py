@@ -16,6 +16,7 @@ import numpy as np
 
 from pygrad import backends
 from pygrad._config import Config
+from pygrad.backends import is_array, to_host
 from pygrad.core import Parameter, Variable
 
 __all__ = ["Module", "LoadReport"]
@@ -110,7 +111,7 @@ class LoadReport(NamedTuple):
 
 def _variables(values) -> tuple:
     """The Variables and arrays among a call's inputs or outputs, in order."""
-    if isinstance(values, Variable) or type(values) is np.ndarray or hasattr(values, "xp"):
+    if isinstance(values, Variable) or is_array(values):
         return (values,)
     if isinstance(values, (tuple, list)):
         found = ()
@@ -324,12 +325,7 @@ class Module:
         """
         from pygrad.serialization import unflatten_dict
 
-        return unflatten_dict(
-            {
-                name: array if type(array) is np.ndarray else array.get()
-                for name, array in self._state_items()
-            }
-        )
+        return unflatten_dict({name: to_host(array) for name, array in self._state_items()})
 
     def load_weight_dict(self, weights: dict, strict: bool = True) -> LoadReport:
         """Copy ``weights`` (a nested or dotted dict of arrays) into the parameters, in place.

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from pygrad.backends import device_of, get_array_module, to_device
+from pygrad.backends import device_of, get_array_module, to_device, to_host
 from pygrad.core import Variable
 
 __all__ = [
@@ -186,7 +186,7 @@ def _plain_number(value):
 def _host_copy(value):
     if isinstance(value, int):
         return value
-    return value.copy() if type(value) is np.ndarray else value.get()
+    return value.copy() if type(value) is np.ndarray else to_host(value)
 
 
 class SGD(Optimizer):
