@@ -650,6 +650,11 @@ def _normalize_key(key, xp):
     return tuple(moved) if isinstance(key, tuple) else moved[0]
 
 
+def _host_key(key):
+    """The index with Variables replaced by their arrays and lists by NumPy arrays."""
+    return _normalize_key(key, np)
+
+
 def _gathers_repeatable(key) -> bool:
     """Whether the index holds an integer array that may name one element several times."""
     parts = key if isinstance(key, tuple) else (key,)
@@ -666,13 +671,20 @@ class GetItem(Function):
 
     def __init__(self, key):
         self.key = key
+        self.device_key = key
 
     def forward(self, x):
-        return x[self.key]
+        # Host index arrays go to the backend as they are: it checks their bounds on the host,
+        # where that costs no wait for the device, and then uploads them, once for backward too.
+        y = x[self.key]
+        xp = get_array_module(x)
+        if xp is not np:
+            self.device_key = _normalize_key(self.key, xp)
+        return y
 
     def backward(self, gy):
         x = self.inputs[0]
-        return GetItemGrad(self.key, x.shape, _gathers_repeatable(self.key))(gy)
+        return GetItemGrad(self.device_key, x.shape, _gathers_repeatable(self.key))(gy)
 
 
 class GetItemGrad(Function):
@@ -727,7 +739,7 @@ def get_item(x, key) -> Variable:
     """
     x = as_variable(x)
     try:
-        return GetItem(_normalize_key(key, get_array_module(x.data)))(x)
+        return GetItem(_host_key(key))(x)
     except IndexError as error:
         raise IndexError(
             f"get_item: cannot index an array of shape {x.shape} (dtype {x.dtype}) with "

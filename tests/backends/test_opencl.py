@@ -453,6 +453,19 @@ def test_integer_and_boolean_array_indexing(xp, data):
         x[5]
 
 
+def test_device_index_out_of_bounds_is_raised_at_the_next_read_without_a_wait(xp, data):
+    a = data(4, 3)
+    x = xp.asarray(a)
+    gathered = x[xp.asarray(np.array([0, 4]))]  # the launch does not wait for the device
+    with pytest.raises(IndexError, match=r"opencl indexing: .*axis 0 with size 4.*next read"):
+        gathered.get()
+    np.testing.assert_array_equal(x[xp.asarray(np.array([1]))].get(), a[[1]])
+    x[xp.asarray(np.array([9]))] = 1.0
+    with pytest.raises(IndexError, match="axis 0 with size 4"):
+        xp.synchronize()
+    xp.synchronize()  # reported once
+
+
 def test_setitem_and_add_at(xp, data):
     a = data(4, 3)
     x = xp.asarray(a)

@@ -146,6 +146,7 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
             src_offset=source.offset * self.dtype.itemsize,
             is_blocking=True,
         )
+        self._device.raise_deferred_error()
         return host
 
     def set(self, host) -> None:

@@ -138,9 +138,17 @@ class _Advanced:
     def __init__(self, view: ndarray, advanced: list):
         device = view._device
         arrays = []
-        for k, *_ in advanced:
+        for k, position, original_axis, _ in advanced:
             if isinstance(k, np.ndarray) or not isinstance(k, ndarray):
-                k = from_host(np.asarray(k).astype(np.int64, copy=False), device)
+                k = np.asarray(k)
+                n = view.shape[position]
+                # Host indices are checked here, where it costs no wait for the device.
+                if k.size and (k.min() < -n or k.max() >= n):
+                    bad = k[(k < -n) | (k >= n)].flat[0]
+                    raise IndexError(
+                        f"index {bad} is out of bounds for axis {original_axis} with size {n}"
+                    )
+                k = from_host(k.astype(np.int64, copy=False), device)
             elif k._device is not device:
                 raise DeviceError(
                     f"indexing: an index lives on {k.device}, the array on {device.name}"
@@ -179,14 +187,13 @@ class _Advanced:
         self.axes = [original_axis for _, _, original_axis, _ in advanced]
 
     def run(self, mode: str, other: ndarray) -> None:
-        failed = kernels.run_index(
-            other._device, mode, self.target, other, self.indices, self.dims, self.strides
+        errors = [
+            f"opencl indexing: index out of bounds for axis {axis} with size {dim}"
+            for axis, dim in zip(self.axes, self.dims)
+        ]
+        kernels.run_index(
+            other._device, mode, self.target, other, self.indices, self.dims, self.strides, errors
         )
-        if failed:
-            k = failed - 1
-            raise IndexError(
-                f"index out of bounds for axis {self.axes[k]} with size {self.dims[k]}"
-            )
 
 
 def getitem(a: ndarray, key) -> ndarray:
@@ -271,11 +278,19 @@ def take_along_axis(arr, indices, axis: int) -> ndarray:
     target = make_view(arr, shape, target_strides)
     index_view = broadcast_view(indices, shape)
     out = empty_array(shape, arr.dtype, arr._device)
-    failed = kernels.run_index(
-        arr._device, "gather", target, out, [index_view], [arr.shape[axis]], [arr._strides[axis]]
+    error = (
+        f"opencl take_along_axis: index out of bounds for axis {axis} with size {arr.shape[axis]}"
     )
-    if failed:
-        raise IndexError(f"index out of bounds for axis {axis} with size {arr.shape[axis]}")
+    kernels.run_index(
+        arr._device,
+        "gather",
+        target,
+        out,
+        [index_view],
+        [arr.shape[axis]],
+        [arr._strides[axis]],
+        [error],
+    )
     return out
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from pygrad.backends.opencl.runtime import cl
-
 __all__ = [
     "C_TYPES",
     "ctype",
@@ -583,7 +581,9 @@ inline void _atomic_add(volatile __global ulong* p, ulong value) { atom_add(p, v
 }
 
 
-def run_index(device, mode: str, target, other, indices: list, dims: list, adv_strides: list):
+def run_index(
+    device, mode: str, target, other, indices: list, dims: list, adv_strides: list, errors: list
+) -> None:
     """Gather, scatter or scatter-add through integer index arrays.
 
     Every operand is given with strides over the *result* shape ``other.shape``: ``target``
@@ -592,11 +592,12 @@ def run_index(device, mode: str, target, other, indices: list, dims: list, adv_s
     Index ``k`` selects along an axis of size ``dims[k]`` whose stride is ``adv_strides[k]``;
     negative indices count from the end.  ``mode`` is ``"gather"``, ``"set"`` or ``"add"``.
 
-    Returns the number (from 1) of the first index array with an out-of-bounds value, or 0.
+    An out-of-bounds value in index ``k`` raises ``IndexError(errors[k])`` at the next host read
+    (see ``Device.defer_error``); the launch itself never waits for the device.
     """
     n = other.size
     if n == 0:
-        return 0
+        return
     arrays = [target, other] + list(indices)
     shape, strides = collapse(other.shape, [a._strides for a in arrays])
     max_dims = max(MAX_DIMS, len(shape))
@@ -609,6 +610,7 @@ def run_index(device, mode: str, target, other, indices: list, dims: list, adv_s
     fields = _strided_fields(names, max_dims)
     fields += [f"dim{k}" for k in range(len(indices))]
     fields += [f"adv_st{k}" for k in range(len(indices))]
+    fields += [f"err{k}" for k in range(len(indices))]
     meta = _Meta(fields)
 
     def source():
@@ -621,11 +623,12 @@ def run_index(device, mode: str, target, other, indices: list, dims: list, adv_s
             dim = meta[f"dim{k}"]
             checks.append(
                 f"    {{ long v = (long)idx{k}[j_idx{k}];\n"
-                f"      if (v < -{dim} || v >= {dim}) {{ error[0] = {k + 1}; return; }}\n"
+                f"      if (v < -{dim} || v >= {dim}) {{\n"
+                f"          atomic_cmpxchg(error, 0, (int){meta[f'err{k}']}); return; }}\n"
                 f"      if (v < 0) v += {dim};\n"
                 f"      t += v * {meta[f'adv_st{k}']}; }}"
             )
-        params += ["__global int* error", meta.param()]
+        params += ["volatile __global int* error", meta.param()]
         if mode == "gather":
             action = f"other[j_other] = ({o_ct})target[t];"
         elif mode == "set":
@@ -647,11 +650,7 @@ def run_index(device, mode: str, target, other, indices: list, dims: list, adv_s
     kernel = device.build(key, source, "index_kernel")
     values = _strided_values(n, shape, [a.offset for a in arrays], strides, max_dims)
     values += list(dims) + list(adv_strides)
+    values += [device.defer_error(IndexError, message) for message in errors]
     flag = device.error_flag()
     args = [target.buffer, other.buffer] + [i.buffer for i in indices] + [flag, _Meta.pack(values)]
     _launch(kernel, device, n, args)
-    result = np.zeros(1, np.int32)
-    cl.enqueue_copy(device.queue, result, flag)
-    if result[0]:
-        cl.enqueue_copy(device.queue, flag, np.zeros(1, np.int32))
-    return int(result[0])

@@ -8,6 +8,8 @@ import contextvars
 import secrets
 from typing import NamedTuple
 
+import numpy as np
+
 try:
     import pyopencl as cl
     import pyopencl.tools as cl_tools
@@ -81,6 +83,9 @@ class Device:
         self.random_seed = _initial_seed if _initial_seed is not None else secrets.randbits(63)
         self.random_counter = 0
         self._error_flag = None
+        # Errors kernels may report through the flag, by code, until the next host read.
+        self._error_codes: dict = {}  # (type, message) -> code
+        self._errors: dict = {}  # code -> (type, message)
 
     def allocate(self, nbytes: int):
         """Return a buffer of at least ``nbytes`` bytes (OpenCL refuses empty buffers)."""
@@ -107,10 +112,8 @@ class Device:
         return kernel
 
     def error_flag(self):
-        """A one-int device buffer kernels set when they meet an out-of-bounds index."""
+        """A one-int device buffer where kernels report an error by its code (first wins)."""
         if self._error_flag is None:
-            import numpy as np
-
             self._error_flag = cl.Buffer(
                 self.context,
                 cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
@@ -118,9 +121,39 @@ class Device:
             )
         return self._error_flag
 
+    def defer_error(self, error_type: type, message: str) -> int:
+        """Return the code a kernel writes to :meth:`error_flag` to raise ``error_type(message)``.
+
+        Checking a flag right after a launch would make the host wait for the device at every
+        such op; instead the flag is read at the next host read of any array of this device
+        (``get``, ``item``, printing) or at :func:`synchronize`, which raise the error then.
+        """
+        key = (error_type, message)
+        code = self._error_codes.get(key)
+        if code is None:
+            code = self._error_codes[key] = len(self._errors) + 1
+            self._errors[code] = key
+        return code
+
+    def raise_deferred_error(self) -> None:
+        """Raise the first error a kernel reported since the last check, if any (waits for the
+        queue: call it where the host waits anyway)."""
+        if not self._errors:
+            return
+        flag = np.zeros(1, np.int32)
+        cl.enqueue_copy(self.queue, flag, self._error_flag, is_blocking=True)
+        errors = self._errors
+        self._errors, self._error_codes = {}, {}
+        if flag[0]:
+            cl.enqueue_copy(self.queue, self._error_flag, np.zeros(1, np.int32))
+            error_type, message = errors[int(flag[0])]
+            raise error_type(f"{message} (reported by the device when its data was next read)")
+
     def synchronize(self) -> None:
-        """Wait until every command queued on this device has finished."""
+        """Wait until every command queued on this device has finished, and raise an error a
+        kernel reported meanwhile (see :meth:`defer_error`)."""
         self.queue.finish()
+        self.raise_deferred_error()
 
     def __repr__(self) -> str:
         return f"<OpenCL device {self.name}: {self.description}>"
