@@ -11,11 +11,18 @@ whole launch.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
+
+from pygrad.backends.opencl.runtime import cl
 
 __all__ = [
     "C_TYPES",
+    "MetaArgs",
     "ctype",
+    "launch",
+    "real_bits",
     "collapse",
     "run_elementwise",
     "run_reduce",
@@ -84,12 +91,45 @@ def ctype(dtype) -> str:
         raise TypeError(f"opencl backend does not support dtype {np.dtype(dtype)}") from None
 
 
+REAL_FROM_BITS_FLOAT64 = "#define META_REAL(bits) as_double(bits)\n"
+# Devices without float64 rebuild a float from the bits of a float64 (rounded to nearest).
+REAL_FROM_BITS_FLOAT32 = r"""
+inline float _real_from_bits(long bits) {
+    const ulong u = (ulong)bits;
+    const uint sign = (uint)(u >> 63) << 31;
+    const int exponent = (int)((u >> 52) & 0x7FF);
+    const ulong mantissa = u & 0xFFFFFFFFFFFFFUL;
+    if (exponent == 0x7FF) return as_float(sign | 0x7F800000u | (mantissa ? 0x400000u : 0u));
+    const int e = exponent - 1023 + 127;
+    if (e >= 255) return as_float(sign | 0x7F800000u);
+    if (e <= 0) return as_float(sign);
+    uint value = ((uint)e << 23) + (uint)(mantissa >> 29) + (uint)((mantissa >> 28) & 1);
+    return as_float(sign | min(value, 0x7F800000u));
+}
+#define META_REAL(bits) _real_from_bits(bits)
+"""
+
+
 def _preamble(device) -> str:
-    return PREAMBLE + (PREAMBLE_FLOAT64 if device.supports_float64 else "")
+    if device.supports_float64:
+        return PREAMBLE + PREAMBLE_FLOAT64 + REAL_FROM_BITS_FLOAT64
+    return PREAMBLE + REAL_FROM_BITS_FLOAT32
 
 
 GROUP = 64
 MAX_DIMS = 8  # kernels take up to this many (merged) axes at run time; more compile anew
+
+
+def launch(kernel, device, global_size: tuple, local_size: tuple, args) -> None:
+    """Enqueue ``kernel`` on ``device``'s queue with ``args`` (buffers and :class:`MetaArgs`).
+
+    Arguments are set one by one and the launch enqueued without PyOpenCL's generic call,
+    which inspects every argument's type on each call.
+    """
+    set_arg = kernel.set_arg
+    for i, arg in enumerate(args):
+        set_arg(i, device.meta_buffer(arg) if type(arg) is MetaArgs else arg)
+    cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
 
 
 def _launch(kernel, device, n: int, args) -> None:
@@ -100,7 +140,7 @@ def _launch(kernel, device, n: int, args) -> None:
     per distinct array size).
     """
     group = min(GROUP, device.max_work_group_size)
-    kernel(device.queue, ((n + group - 1) // group * group,), (group,), *args)
+    launch(kernel, device, ((n + group - 1) // group * group,), (group,), args)
 
 
 def collapse(shape: tuple, strides_list: list) -> tuple:
@@ -132,33 +172,50 @@ def contiguous_strides(shape: tuple) -> tuple:
     return tuple(reversed(strides))
 
 
-class _Meta:
-    """The integer arguments of one kernel, packed in a struct of longs passed by value.
+class MetaArgs(tuple):
+    """The values of a kernel's :class:`_Meta` fields: 64-bit integers (reals as the bits of a
+    float64).  A launch passes them as one read-only buffer, made once per distinct values and
+    device (see ``Device.meta_buffer``): a training step repeats its shapes, and on PoCL a
+    buffer argument costs well under a microsecond where a by-value argument costs about 30."""
 
-    Code generation asks for fields by name (``meta["n"]`` gives ``meta.v[0]``); the launcher
-    packs the values in the same order with :meth:`pack`.
+
+_double_bits = struct.Struct("<d")
+_long_bits = struct.Struct("<q")
+
+
+def real_bits(value) -> int:
+    """A real number as the int64 holding its float64 bits (read back with ``META_REAL``)."""
+    return _long_bits.unpack(_double_bits.pack(value))[0]
+
+
+class _Meta:
+    """The integer (and real) arguments of one kernel, packed in one buffer of longs.
+
+    Code generation asks for fields by name (``meta["n"]`` gives ``meta[0]``; a field named in
+    ``reals`` reads as a float64 on devices that have it, else a float); the launcher packs the
+    values in the same order with :meth:`pack`, giving reals as :func:`real_bits`.
     """
 
-    def __init__(self, names: list):
+    def __init__(self, names: list, reals=()):
         self.index = {name: i for i, name in enumerate(names)}
         self.size = len(names)
+        self.reals = set(reals)
 
     def __getitem__(self, name: str) -> str:
-        return f"meta.v[{self.index[name]}]"
+        i = self.index[name]
+        return f"META_REAL(meta[{i}])" if name in self.reals else f"meta[{i}]"
 
     def typedef(self) -> str:
-        n = self.size
-        return (
-            f"#ifndef PYGRAD_META{n}\n#define PYGRAD_META{n}\n"
-            f"typedef struct {{ long v[{n}]; }} meta{n};\n#endif\n"
-        )
+        return ""
 
     def param(self) -> str:
-        return f"const meta{self.size} meta"
+        return "__global const long* restrict meta"
 
     @staticmethod
-    def pack(values: list) -> np.ndarray:
-        return np.array(values, dtype=np.int64)
+    def pack(values) -> MetaArgs:
+        if any(type(v) is not int for v in values):
+            values = [int(v) for v in values]
+        return MetaArgs(values)
 
 
 def _padded(values, count: int) -> list:
@@ -199,24 +256,26 @@ def _strided_index_code(meta: _Meta, names: list, max_dims: int) -> str:
 def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
     """Source of one elementwise kernel: flat (``max_dims == 0``: each operand contiguous,
     ``step`` 1, or a single element, ``step`` 0) or strided (any strides, up to ``max_dims``
-    axes)."""
+    axes).  Scalar inputs are read from the argument buffer (``meta``)."""
     flat = max_dims == 0
     names = ["out"] + [f"in{k}" for k, (kind, _) in enumerate(kinds) if kind != "scalar"]
+    scalars = [f"s{k}" for k, (kind, _) in enumerate(kinds) if kind == "scalar"]
+    reals = [f"s{k}" for k, (kind, lt) in enumerate(kinds) if kind == "scalar" and lt in _REALS]
     if flat:
-        meta = _Meta(["n"] + [f"{n}_{field}" for n in names for field in ("off", "step")])
+        fields = ["n"] + [f"{n}_{field}" for n in names for field in ("off", "step")]
+        meta = _Meta(fields + scalars, reals)
         index = [
             f"    const long j_{n} = {meta[n + '_off']} + gid * {meta[n + '_step']};" for n in names
         ]
     else:
-        meta = _Meta(_strided_fields(names, max_dims))
+        meta = _Meta(_strided_fields(names, max_dims) + scalars, reals)
         index = [_strided_index_code(meta, names, max_dims)]
     params = [f"__global {out_ctype}* out"]
     loads = []
     for k, (kind, lt) in enumerate(kinds):
         ct = "uchar" if lt == "bool" else lt
         if kind == "scalar":
-            params.append(f"const {ct} in{k}")
-            loads.append(f"    const {ct} a{k} = in{k};")
+            loads.append(f"    const {ct} a{k} = ({ct}){meta[f's{k}']};")
         else:
             params.append(f"__global const {'uchar' if kind == 'bool' else kind}* in{k}")
             value = f"(in{k}[j_in{k}] != 0)" if lt == "bool" else f"in{k}[j_in{k}]"
@@ -230,6 +289,18 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
         + "\n".join(index + loads)
         + f"\n    out[j_out] = ({out_ctype}){value};\n}}\n"
     )
+
+
+_REALS = ("float", "double", "half")
+
+
+def _scalar_value(x, loop_ctype: str) -> int:
+    """A scalar input as the int64 a kernel reads it from (reals as their float64 bits,
+    unsigned values past the int64 range wrapped, as the C cast back undoes)."""
+    if loop_ctype in _REALS:
+        return real_bits(float(x))
+    value = int(x)
+    return value - 2**64 if value >= 2**63 else value
 
 
 def _variants(kinds: tuple) -> list:
@@ -283,14 +354,18 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     kernel = device.kernels.get(full_key)
     if kernel is None or type(kernel) is tuple:
         kernel = _build_elementwise(device, key, kinds, full_key[-1])
-    args = [out.buffer] + [x.buffer if hasattr(x, "buffer") else x for x in inputs]
+    args = [a.buffer for a in arrays]
     if flat:
         values = [n]
         for array, step in zip(arrays, steps):
             values += [array.offset, step]
     else:
         values = _strided_values(n, shape, [a.offset for a in arrays], strides, max_dims)
-    args.append(_Meta.pack(values))
+    if len(arrays) <= len(inputs):
+        values += [
+            _scalar_value(x, lt) for x, lt in zip(inputs, loop_ctypes) if not hasattr(x, "buffer")
+        ]
+    args.append(MetaArgs(values))
     _launch(kernel, device, n, args)
     return out
 
@@ -367,9 +442,9 @@ def run_reduce(device, spec: dict, x, out, kept_axes: tuple, reduced_axes: tuple
         const {acc} v = ({acc})x[offset];
         {spec["step"]}
         for (int d = {meta["nr"]} - 1; d >= 0; --d) {{
-            offset += meta.v[{rst} + d];
-            if (++position[d] < meta.v[{rshape} + d]) break;
-            offset -= meta.v[{rst} + d] * meta.v[{rshape} + d];
+            offset += meta[{rst} + d];
+            if (++position[d] < meta[{rshape} + d]) break;
+            offset -= meta[{rst} + d] * meta[{rshape} + d];
             position[d] = 0;
         }}
     }}
@@ -543,7 +618,7 @@ def run_matmul(
             batch,
         )
     args = [out.buffer, a.buffer, b.buffer, _Meta.pack(values)]
-    kernel(device.queue, global_size, (group, group, 1), *args)
+    launch(kernel, device, global_size, (group, group, 1), args)
     return out
 
 
