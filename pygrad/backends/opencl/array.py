@@ -13,7 +13,14 @@ import numpy as np
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.runtime import cl, get_device, missing_call
 
-__all__ = ["ndarray", "empty_array", "from_host", "make_view", "reshape_view"]
+__all__ = [
+    "ndarray",
+    "empty_array",
+    "new_contiguous",
+    "from_host",
+    "make_view",
+    "reshape_view",
+]
 
 _python_scalars = (bool, int, float)
 # The package module (``pygrad.backends.opencl``), bound when it is imported: operators and
@@ -64,7 +71,17 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
         ``"opencl:N"`` (also ``device_name``).
     """
 
-    __slots__ = ("shape", "dtype", "_strides", "offset", "buffer", "_device", "size", "__weakref__")
+    __slots__ = (
+        "shape",
+        "dtype",
+        "_strides",
+        "offset",
+        "buffer",
+        "_device",
+        "size",
+        "_c_contiguous",
+        "__weakref__",
+    )
     # NumPy leaves every operator with such an array to the array's reflected methods.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -80,6 +97,7 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
         self.offset = int(offset)
         self.buffer = buffer
         self._device = device
+        self._c_contiguous = True if strides is None else None  # None: not yet known
 
     # --- attributes ----------------------------------------------------------------------
     @property
@@ -114,14 +132,10 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
 
     @property
     def is_c_contiguous(self) -> bool:
-        step = 1
-        for n, s in zip(reversed(self.shape), reversed(self._strides)):
-            if n == 0:
-                return True
-            if n != 1 and s != step:
-                return False
-            step *= n
-        return True
+        known = self._c_contiguous
+        if known is None:
+            known = self._c_contiguous = _is_c_contiguous(self.shape, self._strides)
+        return known
 
     @property
     def flags(self) -> _Flags:
@@ -430,6 +444,17 @@ class ndarray:  # noqa: N801  (named after numpy.ndarray on purpose)
         raise missing_call(name, "ndarray.")
 
 
+def _is_c_contiguous(shape: tuple, strides: tuple) -> bool:
+    step = 1
+    for n, s in zip(reversed(shape), reversed(strides)):
+        if n == 0:
+            return True
+        if n != 1 and s != step:
+            return False
+        step *= n
+    return True
+
+
 def _is_operand(x) -> bool:
     return isinstance(x, (ndarray, np.ndarray, np.generic) + _python_scalars)
 
@@ -444,6 +469,18 @@ def empty_array(shape, dtype, device) -> ndarray:
     if any(n < 0 for n in shape):
         raise ValueError(f"negative dimensions are not allowed: {shape}")
     return ndarray(shape, dtype, device.allocate(_prod(shape) * dtype.itemsize), device)
+
+
+def new_contiguous(shape: tuple, dtype: np.dtype, device, size: int) -> ndarray:
+    """A new C-contiguous array, for callers that already checked ``shape`` (a tuple of
+    ints of product ``size``) and ``dtype`` (a supported ``numpy.dtype``): the constructor's
+    conversions are what a small elementwise op would spend most of its time on."""
+    a = ndarray.__new__(ndarray)
+    a.shape, a.dtype, a.size, a.offset, a._device = shape, dtype, size, 0, device
+    a._strides = kernels.contiguous_strides(shape)
+    a.buffer = device.allocate(size * dtype.itemsize)
+    a._c_contiguous = True
+    return a
 
 
 def from_host(host: np.ndarray, device=None) -> ndarray:

@@ -11,6 +11,7 @@ whole launch.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
@@ -163,6 +164,7 @@ def collapse(shape: tuple, strides_list: list) -> tuple:
     return new_shape, new_strides
 
 
+@functools.lru_cache(maxsize=1024)
 def contiguous_strides(shape: tuple) -> tuple:
     """C-order strides, in elements, of an array of ``shape``."""
     strides, step = [], 1
@@ -348,12 +350,7 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
         for x, lt in zip(inputs, loop_ctypes)
     )
     max_dims = max(MAX_DIMS, len(shape))
-    # bool and uint8 are both stored as uchar, but only a bool output stores ``expr != 0``.
-    key = ("elementwise", expr, C_TYPES[out.dtype], out.dtype == np.bool_, max_dims)
-    full_key = key + (kinds, "flat" if flat else "strided")
-    kernel = device.kernels.get(full_key)
-    if kernel is None or type(kernel) is tuple:
-        kernel = _build_elementwise(device, key, kinds, full_key[-1])
+    kernel = elementwise_kernel(device, expr, out.dtype, kinds, flat, max_dims)
     args = [a.buffer for a in arrays]
     if flat:
         values = [n]
@@ -368,6 +365,17 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     args.append(MetaArgs(values))
     _launch(kernel, device, n, args)
     return out
+
+
+def elementwise_kernel(device, expr: str, out_dtype, kinds: tuple, flat: bool, max_dims=MAX_DIMS):
+    """The compiled elementwise kernel for ``expr`` (see :func:`run_elementwise`)."""
+    # bool and uint8 are both stored as uchar, but only a bool output stores ``expr != 0``.
+    key = ("elementwise", expr, C_TYPES[out_dtype], out_dtype == np.bool_, max_dims)
+    full_key = key + (kinds, "flat" if flat else "strided")
+    kernel = device.kernels.get(full_key)
+    if kernel is None or type(kernel) is tuple:
+        kernel = _build_elementwise(device, key, kinds, full_key[-1])
+    return kernel
 
 
 def _build_elementwise(device, key, kinds, layout):

@@ -12,7 +12,7 @@ import numpy as np
 
 from pygrad.backends import DeviceError
 from pygrad.backends.opencl import kernels
-from pygrad.backends.opencl.array import empty_array, make_view, ndarray
+from pygrad.backends.opencl.array import empty_array, make_view, ndarray, new_contiguous
 from pygrad.backends.opencl.runtime import current_device, missing_call
 
 __all__ = [
@@ -202,6 +202,7 @@ class ufunc:  # noqa: N801  (named after numpy.ufunc)
         self.numpy_ufunc = numpy_ufunc
         self._resolve = resolve
         self._resolved = {}  # specs -> loop dtypes, output dtype, expression, C and scalar types
+        self._plans = {}  # (specs, device) -> what _fast_apply needs, or None: not that way
 
     def __repr__(self) -> str:
         return f"<opencl ufunc '{self.__name__}'>"
@@ -249,6 +250,10 @@ class ufunc:  # noqa: N801  (named after numpy.ufunc)
         return expr.replace("{T}", kernels.ctype(loop_dtypes[0]))
 
     def __call__(self, *args, out=None):
+        if out is None:
+            result = _fast_apply(self, args)
+            if result is not None:
+                return result
         if len(args) != self.nin:
             raise TypeError(f"opencl {self.__name__}: takes {self.nin} inputs, got {len(args)}")
         return _apply(self, args, out)
@@ -280,6 +285,73 @@ class ufunc:  # noqa: N801  (named after numpy.ufunc)
             raise AttributeError(f"opencl backend has no '{self.__name__}.reduce'")
         reduction = getattr(reductions, names[self.__name__])
         return lambda a, axis=0, **kwargs: reduction(a, axis=axis, **kwargs)
+
+
+def _fast_apply(func: ufunc, args):
+    """The common call, with less work per call than :func:`_apply`: C-contiguous arrays of one
+    shape on one device, with Python floats (or ints where the loop is real); None for any
+    other call, which ``_apply`` then handles in full."""
+    first = None
+    specs = []
+    for arg in args:
+        kind = type(arg)
+        if kind is ndarray:
+            if first is None:
+                first = arg
+            elif arg.shape != first.shape or arg._device is not first._device:
+                return None
+            if not arg.is_c_contiguous:
+                return None
+            specs.append(arg.dtype)
+        elif kind is float or kind is int:
+            specs.append(kind)
+        else:
+            return None
+    if first is None or len(args) != func.nin or not first.size:
+        return None
+    device = first._device
+    key = (tuple(specs), device)
+    plan = func._plans.get(key, False)
+    if plan is False:
+        plan = func._plans[key] = _plan(func, specs, device)
+    if plan is None:
+        return None
+    kernel, out_dtype, scalar_ctypes = plan
+    out = new_contiguous(first.shape, out_dtype, device, first.size)
+    values = [first.size, 0, 1]
+    buffers = [out.buffer]
+    scalars = []
+    for arg in args:
+        if type(arg) is ndarray:
+            buffers.append(arg.buffer)
+            values += (arg.offset, 1)
+        else:
+            scalars.append(arg)
+    for value in scalars:
+        values.append(kernels.real_bits(value))
+    buffers.append(kernels.MetaArgs(values))
+    kernels._launch(kernel, device, first.size, buffers)
+    return out
+
+
+def _plan(func: ufunc, specs: list, device):
+    """What :func:`_fast_apply` needs for ``specs`` on ``device``, or None where it would not
+    give what ``_apply`` gives (integer scalars in integer loops are range-checked there)."""
+    try:
+        loops, out_dtype, expr, loop_ctypes, _ = func.resolve(specs)
+    except TypeError:
+        return None
+    scalar_ctypes = [lt for spec, lt in zip(specs, loop_ctypes) if not isinstance(spec, np.dtype)]
+    if any(lt not in ("float", "double") for lt in scalar_ctypes):
+        return None
+    if "double" in loop_ctypes and not device.supports_float64:
+        return None
+    kinds = tuple(
+        (kernels.C_TYPES[spec], lt) if isinstance(spec, np.dtype) else ("scalar", lt)
+        for spec, lt in zip(specs, loop_ctypes)
+    )
+    kernel = kernels.elementwise_kernel(device, expr, out_dtype, kinds, flat=True)
+    return kernel, out_dtype, scalar_ctypes
 
 
 def _shares_memory(a: ndarray, out: ndarray) -> bool:
