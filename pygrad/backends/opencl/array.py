@@ -487,10 +487,18 @@ def from_host(host: np.ndarray, device=None) -> ndarray:
     """Copy the NumPy array ``host`` to ``device`` (default: the current device)."""
     device = get_device(device) if not hasattr(device, "queue") else device
     host = np.asarray(host, order="C")  # ascontiguousarray would make a 0-d array 1-d
-    out = empty_array(host.shape, host.dtype, device)
-    if host.size:
-        cl.enqueue_copy(device.queue, out.buffer, host, is_blocking=True)
-    return out
+    if not host.size:
+        return empty_array(host.shape, host.dtype, device)
+    dtype = host.dtype
+    kernels.ctype(dtype)  # refuses dtypes the kernels cannot store
+    if dtype == np.float64 and not device.supports_float64:
+        raise TypeError(f"opencl: device {device.name} ({device.description}) has no float64")
+    # The buffer takes a copy of the data when it is made: no command waits in the queue and
+    # the host never waits for the device, as an enqueued blocking copy would make it.
+    buffer = cl.Buffer(
+        device.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=host
+    )
+    return ndarray(host.shape, dtype, buffer, device)
 
 
 def make_view(a: ndarray, shape, strides, offset=None) -> ndarray:
