@@ -24,6 +24,7 @@ __all__ = [
     "ctype",
     "launch",
     "real_bits",
+    "register_elementwise_family",
     "collapse",
     "run_elementwise",
     "run_reduce",
@@ -254,6 +255,19 @@ def _strided_index_code(meta: _Meta, names: list, max_dims: int) -> str:
     return "\n".join(lines)
 
 
+def _strided_index_loop(meta: _Meta, names: list) -> str:
+    """Like :func:`_strided_index_code`, as a loop over the axes: slower to run for many axes
+    but much faster to compile, which matters for kernels compiled by the dozen."""
+    shape1 = meta.index["shape1"]
+    lines = ["    long rem = gid;"] + [f"    long j_{n} = {meta[n + '_off']};" for n in names]
+    lines.append(f"    for (long d = {meta['ndim']} - 1; d > 0; --d) {{")
+    lines.append(f"      const long size = meta[{shape1 - 1} + d], c = rem % size; rem /= size;")
+    lines += [f"      j_{n} += c * meta[{meta.index[n + '_st0']} + d];" for n in names]
+    lines.append("    }")
+    lines += [f"    j_{n} += rem * {meta[f'{n}_st0']};" for n in names]
+    return "\n".join(lines)
+
+
 # --- elementwise --------------------------------------------------------------------------------
 def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
     """Source of one elementwise kernel: flat (``max_dims == 0``: each operand contiguous,
@@ -271,7 +285,7 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
         ]
     else:
         meta = _Meta(_strided_fields(names, max_dims) + scalars, reals)
-        index = [_strided_index_code(meta, names, max_dims)]
+        index = [_strided_index_loop(meta, names)]
     params = [f"__global {out_ctype}* out"]
     loads = []
     for k, (kind, lt) in enumerate(kinds):
@@ -378,29 +392,48 @@ def elementwise_kernel(device, expr: str, out_dtype, kinds: tuple, flat: bool, m
     return kernel
 
 
-def _build_elementwise(device, key, kinds, layout):
-    """Compile (or fetch) the kernel of ``key`` for ``kinds`` and ``layout``.
+_family = None  # see register_elementwise_family
 
-    Building a program costs about the same for one kernel or a dozen (PoCL), so the flat
-    and strided kernels of every array/scalar variant of the inputs are compiled together.
+
+def register_elementwise_family(family) -> None:
+    """Give the kernels worth compiling together with a flat elementwise kernel.
+
+    ``family(kinds, flat)`` returns ``(expr, out_dtype, kinds)`` triples for the given operand
+    ``kinds`` and layout (an empty list for none).  The ufunc module registers the common ufuncs of a
+    float dtype, so that a training step's first elementwise op compiles them all at once.
     """
-    _, expr, out_ctype, is_bool, max_dims = key
-    variants = _variants(kinds)
-    layouts = {"flat": 0, "strided": max_dims}
-    names = {
-        (variant, lay): f"elementwise_{lay}_{i}"
-        for i, variant in enumerate(variants)
-        for lay in layouts
-    }
+    global _family
+    _family = family
+
+
+def _build_elementwise(device, key, kinds, layout):
+    """Compile the kernel of ``key`` for ``kinds`` and ``layout``, with its array/scalar
+    variants and, in the flat layout, the family of its kinds (see
+    :func:`register_elementwise_family`).
+
+    On PoCL a program costs mostly a fixed 0.1-0.3 s however many small kernels it holds, so
+    kernels that are likely to be needed together are compiled together.
+    """
+    max_dims = key[-1]
+    members = {(key, variant): None for variant in _variants(kinds)}
+    if _family is not None:
+        for expr, out_dtype, family_kinds in _family(kinds, layout == "flat"):
+            out_dtype = np.dtype(out_dtype)
+            family_key = ("elementwise", expr, C_TYPES[out_dtype], out_dtype == np.bool_, max_dims)
+            for variant in _variants(family_kinds):
+                if family_key + (variant, layout) not in device.kernels:
+                    members.setdefault((family_key, variant), None)
+    names = {member: f"elementwise_{layout}_{i}" for i, member in enumerate(members)}
+    dims = 0 if layout == "flat" else max_dims
 
     def source():
         return _preamble(device) + "".join(
-            _elementwise_source(names[v, lay], expr, out_ctype, v, is_bool, layouts[lay])
-            for v, lay in names
+            _elementwise_source(name, k[1], k[2], variant, k[3], dims)
+            for (k, variant), name in names.items()
         )
 
-    extra = [(key + (v, lay), names[v, lay]) for v, lay in names]
-    return device.build(key + (kinds, layout), source, names[kinds, layout], extra)
+    extra = [(k + (variant, layout), name) for (k, variant), name in names.items()]
+    return device.build(key + (kinds, layout), source, names[key, kinds], extra)
 
 
 # --- reductions ---------------------------------------------------------------------------------

@@ -593,6 +593,51 @@ _clip = ufunc(
 )
 
 
+# The ufuncs of a training step: their kernels for a float dtype compile as one program per
+# layout (strided kernels, larger, only for the first few, which broadcast most).
+_STRIDED_FAMILY = 6
+_FAMILY = (
+    add,
+    subtract,
+    multiply,
+    true_divide,
+    maximum,
+    minimum,
+    negative,
+    exp,
+    log,
+    sqrt,
+    tanh,
+    square,
+    greater,
+    less,
+    equal,
+)
+_family_members: dict = {}
+
+
+def _family(kinds, flat: bool) -> list:
+    """The common ufuncs over arrays of the float loop type of ``kinds``, when all of
+    ``kinds`` share it (see ``kernels.register_elementwise_family``)."""
+    loop = kinds[0][1]
+    if loop not in ("float", "double"):
+        return []
+    if any(k[1] != loop or k[0] not in (loop, "scalar") for k in kinds):
+        return []
+    members = _family_members.get((loop, flat))
+    if members is None:
+        dtype = np.dtype(np.float32 if loop == "float" else np.float64)
+        members = [("a0", dtype, ((loop, loop),))]  # copies
+        for func in _FAMILY if flat else _FAMILY[:_STRIDED_FAMILY]:
+            _, out_dtype, expr, _, _ = func.resolve([dtype] * func.nin)
+            members.append((expr, out_dtype, ((loop, loop),) * func.nin))
+        _family_members[loop, flat] = members
+    return members
+
+
+kernels.register_elementwise_family(_family)
+
+
 def where(condition, x=None, y=None):
     """Elements of ``x`` where ``condition`` holds, of ``y`` elsewhere (all broadcast).
 
