@@ -395,7 +395,20 @@ def _release_unneeded_inputs(f: Function) -> None:
         ):
             data = x.data
             xp = get_array_module(data)
-            x.data = xp.broadcast_to(xp.zeros((), dtype=data.dtype), data.shape)
+            x.data = xp.broadcast_to(_zero_scalar(xp, data), data.shape)
+
+
+_zero_scalars: dict = {}
+
+
+def _zero_scalar(xp, data):
+    """A 0-d zero of ``data``'s dtype and device, made once (on a device, making one is a
+    kernel launch); released arrays are views of it that nothing writes to."""
+    key = (device_of(data), data.dtype)
+    zero = _zero_scalars.get(key)
+    if zero is None:
+        zero = _zero_scalars[key] = xp.zeros((), dtype=data.dtype)
+    return zero
 
 
 def as_array(x, like=None):
