@@ -295,5 +295,6 @@ def take_along_axis(arr, indices, axis: int) -> ndarray:
 
 
 def nonzero(a) -> tuple:
-    """Indices of the nonzero elements, one int64 array per axis (computed on the host)."""
+    """Indices of the nonzero elements, one int64 array per axis (computed on the host, so the
+    host waits for the device: the number of indices depends on the data)."""
     return tuple(from_host(i.astype(np.int64), a._device) for i in np.nonzero(a.get()))
