@@ -125,6 +125,8 @@ class Bench:
         self.sync = {"numpy": _no_sync, "opencl": pygrad.opencl.synchronize, "torch": _no_sync}
         self.to_opencl = lambda array: to_device(array, "opencl")
         self.notes: list[str] = []
+        self.counts: Optional[Counter] = None  # launches and reads of one digits-CNN step
+        self.start_runs: dict = {}  # fresh-process runs, by model (see start_runs)
 
     def columns(self) -> tuple:
         return COLUMNS if self.torch is not None else COLUMNS[:2]
@@ -462,7 +464,7 @@ def row_launches(bench: Bench) -> dict:
 
 
 def row_reads(bench: Bench) -> dict:
-    counts = getattr(bench, "counts", None) or _counted_digits_step(bench)
+    counts = bench.counts or _counted_digits_step(bench)
     if counts["non-blocking reads"]:
         bench.notes.append(
             f"reads: {counts['non-blocking reads']} non-blocking device-to-host reads "
@@ -534,21 +536,33 @@ def run_child(framework: str, kind: str, cache: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def start_runs(bench: Bench, kind: str) -> dict:
+    """Fresh-process runs of model ``kind``, made once: OpenCL on a new empty PoCL cache
+    (``"cold"``), again on the cache it filled (``"warm"``), and the NumPy path and PyTorch."""
+    cached = bench.start_runs.get(kind)
+    if cached is None:
+        cached = {}
+        with tempfile.TemporaryDirectory(prefix="pocl-cache-") as cache:
+            cached["cold"] = run_child("opencl", kind, cache)
+            cached["warm"] = run_child("opencl", kind, cache)
+            cached["numpy"] = run_child("numpy", kind, cache)
+            if bench.torch is not None:
+                cached["torch"] = run_child("torch", kind, cache)
+        bench.start_runs[kind] = cached
+    return cached
+
+
 def _cold(bench: Bench, kind: str) -> dict:
-    with tempfile.TemporaryDirectory(prefix="pocl-cache-") as cache:
-        cold = run_child("opencl", kind, cache)
-        if kind == "cnn":
-            bench.warm_cache_run = run_child("opencl", kind, cache)
+    runs = start_runs(bench, kind)
+    cold = runs["cold"]
     bench.notes.append(
         f"cold ({kind}): {cold['programs']} programs built; {cold['import']:.2f} s to import "
         f"and set up the device, {cold['build']:.2f} s to build and move the model, "
         f"first step {cold['first_step']:.2f} s"
     )
-    figures = {"opencl": (cold["first_step"],)}
-    with tempfile.TemporaryDirectory(prefix="pocl-cache-") as cache:
-        figures["numpy"] = (run_child("numpy", kind, cache)["first_step"],)
-        if bench.torch is not None:
-            figures["torch"] = (run_child("torch", kind, cache)["first_step"],)
+    figures = {"opencl": (cold["first_step"],), "numpy": (runs["numpy"]["first_step"],)}
+    if "torch" in runs:
+        figures["torch"] = (runs["torch"]["first_step"],)
     return figures
 
 
@@ -561,20 +575,15 @@ def row_cold_digits(bench: Bench) -> dict:
 
 
 def row_warm(bench: Bench) -> dict:
-    warm = getattr(bench, "warm_cache_run", None)
-    if warm is None:
-        with tempfile.TemporaryDirectory(prefix="pocl-cache-") as cache:
-            run_child("opencl", "cnn", cache)
-            warm = run_child("opencl", "cnn", cache)
+    runs = start_runs(bench, "cnn")
+    warm = runs["warm"]
     bench.notes.append(
         f"warm: {warm['import']:.2f} s import and device set-up, {warm['build']:.2f} s model, "
         f"{warm['first_step']:.2f} s first step, {warm['programs']} programs loaded"
     )
-    figures = {"opencl": (warm["total"],)}
-    with tempfile.TemporaryDirectory(prefix="pocl-cache-") as cache:
-        figures["numpy"] = (run_child("numpy", "cnn", cache)["total"],)
-        if bench.torch is not None:
-            figures["torch"] = (run_child("torch", "cnn", cache)["total"],)
+    figures = {"opencl": (warm["total"],), "numpy": (runs["numpy"]["total"],)}
+    if "torch" in runs:
+        figures["torch"] = (runs["torch"]["total"],)
     return figures
 
 
