@@ -445,10 +445,10 @@ def _counted_digits_step(bench: Bench) -> Counter:
     for _ in range(2):
         step()
     bench.pygrad.opencl.synchronize()
-    # The counting must see launches at all: one add launches at least one kernel.
+    # The counting must see launches at all: an add whose result is read launches a kernel.
     probe = bench.to_opencl(np.ones(4, np.float32))
     with count_device_calls() as counts:
-        bench.ocl.add(probe, probe)
+        bench.ocl.add(probe, probe).get()
     if counts["launches"] < 1:
         raise RuntimeError("the launch counter saw no kernel launch for xp.add")
     with count_device_calls() as counts:
