@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import struct
 import sys
 import time
@@ -25,6 +26,7 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import pygrad
 
+import pygrad.opencl
 from pygrad import nn
 from pygrad.data import DataLoader
 
@@ -63,10 +65,37 @@ def example_parser(
     parser.add_argument(
         "--seed", type=int, default=seed, help="seed of everything random in the run"
     )
+    add_device_option(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("out") / name, help="folder for checkpoints and pictures"
     )
     return parser
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--device``: where the model and the batches live (checked by :func:`check_device`)."""
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help='"cpu" (NumPy) or "opencl" ("opencl:N" for the N-th OpenCL device)',
+    )
+
+
+def check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """End the program with a usage message when ``device`` is not a device pygrad can use here."""
+    if device == "cpu":
+        return
+    match = re.fullmatch(r"opencl(?::(\d+))?", device)
+    if match is None:
+        parser.error(f'--device must be "cpu", "opencl" or "opencl:N", got {device!r}')
+    count = pygrad.opencl.device_count()
+    if count == 0:
+        parser.error(
+            f"--device {device}: no OpenCL device found; install PyOpenCL and a driver "
+            "(pip install pygrad[opencl]) or use --device cpu"
+        )
+    if int(match.group(1) or 0) >= count:
+        parser.error(f"--device {device}: there are only {count} OpenCL device(s)")
 
 
 def parse_args(
@@ -89,12 +118,25 @@ def parse_args(
         parser.error(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.seed < 0:
         parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    check_device(parser, args.device)
     return args
 
 
 def seed_everything(seed: int) -> None:
-    """Seed NumPy's global generator, which pygrad's initialisers and dropout draw from."""
+    """Seed NumPy's global generator, which pygrad's initialisers and dropout draw from.
+
+    An OpenCL device takes the seed of its own random stream (its dropout masks) from NumPy's
+    state when it is first used, so this also makes a run on ``--device opencl`` repeat
+    exactly, as long as it is called before anything touches the device.
+    """
     np.random.seed(seed)
+
+
+def model_device(model: nn.Module) -> str:
+    """The device of ``model``'s parameters (``"cpu"`` for a model without any)."""
+    for param in model.params():
+        return param.device
+    return "cpu"
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +311,7 @@ def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarra
         with pygrad.no_grad():
             for data, label in loader:
                 outputs.append(model(data).numpy())
-                labels.append(np.asarray(label))
+                labels.append(pygrad.Variable(label).numpy())  # from any device
     finally:
         model.train(was_training)
     return np.concatenate(outputs), np.concatenate(labels)
@@ -285,10 +327,12 @@ def check_checkpoint(
 ) -> bool:
     """Save ``model`` to ``path``, load it into ``fresh_model`` and compare test accuracies.
 
-    Prints both accuracies and returns whether they agree (they must: the same weights on the
-    same data in evaluation mode give the same predictions).
+    ``fresh_model`` is moved to ``model``'s device first.  Prints both accuracies and returns
+    whether they agree (they must: the same weights on the same data in evaluation mode give
+    the same predictions).
     """
     model.save(path)
+    fresh_model.to(model_device(model))
     fresh_model.load(path)
     before = accuracy(*predict(model, loader))
     after = accuracy(*predict(fresh_model, loader))
@@ -303,11 +347,13 @@ def draw_model(model: nn.Module, sample: np.ndarray, path: os.PathLike) -> bool:
     """Draw the layers of ``model`` on ``sample`` with ``model.plot``; say why when it cannot.
 
     The forward pass keeps its graph (but runs in evaluation mode) so the picture shows the
-    functions between layers, too.  Returns whether the picture was written.
+    functions between layers, too; ``sample`` is moved to the model's device for it.  Returns
+    whether the picture was written.
     """
     was_training = model.training
     model.eval()
     try:
+        sample = pygrad.Variable(sample, device=model_device(model))
         output = model(sample)  # noqa: F841 -- keeps the traced graph alive while plotting
         model.plot(to_file=path)
     except (RuntimeError, ImportError) as error:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import add_device_option, check_device
 
 import pygrad
 from pygrad import Parameter, Variable
@@ -27,13 +28,14 @@ def make_data(num_points: int, noise: float, rng: np.random.Generator):
     return x, y.astype(np.float32)
 
 
-def init_params(sizes: list[int], rng: np.random.Generator) -> list[Parameter]:
-    """Weights scaled by 1/sqrt(fan_in) (Glorot-like, suits tanh) and zero biases."""
+def init_params(sizes: list[int], rng: np.random.Generator, device: str = "cpu") -> list[Parameter]:
+    """Weights scaled by 1/sqrt(fan_in) (Glorot-like, suits tanh) and zero biases, on ``device``."""
     params = []
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        weight = rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)
-        params.append(Parameter(weight.astype(np.float32), name=f"W{layer}"))
-        params.append(Parameter(np.zeros(fan_out, dtype=np.float32), name=f"b{layer}"))
+        weight = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
+        params.append(Parameter(weight, name=f"W{layer}", device=device))
+        bias = np.zeros(fan_out, dtype=np.float32)
+        params.append(Parameter(bias, name=f"b{layer}", device=device))
     return params
 
 
@@ -64,19 +66,24 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--points", type=int, default=100, help="number of training points")
     parser.add_argument("--log-every", type=int, default=500, help="print the loss every N steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of data and initial weights")
+    add_device_option(parser)
     parser.add_argument("--out", default="out/curve_fit", help="folder for the graph picture")
     args = parser.parse_args(argv)
     if min(args.steps, args.hidden, args.log_every) < 1 or args.lr <= 0 or args.points < 2:
         parser.error("--steps, --lr, --hidden and --log-every must be positive, --points >= 2")
+    if args.seed < 0:
+        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
+    check_device(parser, args.device)
 
     rng = np.random.default_rng(args.seed)
     x_data, y_data = make_data(args.points, noise=0.05, rng=rng)
-    x, y = Variable(x_data, name="x"), Variable(y_data, name="y")
-    params = init_params([1, args.hidden, args.hidden, 1], rng)
+    x = Variable(x_data, name="x", device=args.device)
+    y = Variable(y_data, name="y", device=args.device)
+    params = init_params([1, args.hidden, args.hidden, 1], rng, args.device)
 
     print(
         f"pygrad {pygrad.__version__}: fitting sin(2 pi x) with a 1-{args.hidden}-"
-        f"{args.hidden}-1 tanh MLP on {args.points} points"
+        f"{args.hidden}-1 tanh MLP on {args.points} points on {args.device}"
     )
     start = time.perf_counter()
     for step in range(1, args.steps + 1):

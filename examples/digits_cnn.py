@@ -69,12 +69,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     digits = Digits(flatten=False, normalize=True)
     train_set, test_set = ratio_split(digits, 0.8, 0.2, seed=args.seed)
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
-    test_loader = DataLoader(test_set, 256, shuffle=False)
-    model = CNN(args.hidden, args.dropout)
+    train_loader = DataLoader(
+        train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device
+    )
+    test_loader = DataLoader(test_set, 256, shuffle=False, device=args.device)
+    model = CNN(args.hidden, args.dropout).to(args.device)
     optimizer = nn.optim.Adam(model.params(), lr=args.lr)
     scheduler = nn.optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    print(f"{len(train_set)} training and {len(test_set)} test images; model:\n{model}")
+    print(
+        f"{len(train_set)} training and {len(test_set)} test images on {args.device}; "
+        f"model:\n{model}"
+    )
 
     train_started = time.perf_counter()
     for epoch in range(1, args.epochs + 1):

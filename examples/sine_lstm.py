@@ -80,12 +80,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     split = int(0.8 * len(inputs))
     train_set = ArrayDataset(inputs[:split], targets[:split])
     test_set = ArrayDataset(inputs[split:], targets[split:])
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
-    test_loader = DataLoader(test_set, 256, shuffle=False)
-    model = SineLSTM(args.hidden)
+    train_loader = DataLoader(
+        train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device
+    )
+    test_loader = DataLoader(test_set, 256, shuffle=False, device=args.device)
+    model = SineLSTM(args.hidden).to(args.device)
     optimizer = nn.optim.Adam(model.params(), lr=args.lr)
     print(
-        f"{len(train_set)} training and {len(test_set)} test windows of {args.window} values; "
+        f"{len(train_set)} training and {len(test_set)} test windows of {args.window} values "
+        f"on {args.device}; "
         f"noise variance {args.noise**2:.5f}; model:\n{model}"
     )
 

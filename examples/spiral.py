@@ -23,6 +23,7 @@ from _common import (
     draw_dots,
     epoch_line,
     example_parser,
+    model_device,
     pale,
     parse_args,
     predict,
@@ -60,7 +61,7 @@ def draw_decision_regions(
     grid = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
     model.eval()
     with pygrad.no_grad():
-        predicted = model(grid).numpy().argmax(axis=1)
+        predicted = model(pygrad.Variable(grid, device=model_device(model))).numpy().argmax(axis=1)
     model.train()
     image = pale(CLASS_COLOURS[predicted % len(CLASS_COLOURS)]).reshape(size, size, 3)
     rows = (extent - points[:, 1]) / (2 * extent) * (size - 1)
@@ -81,11 +82,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     train_set = Spiral(args.num_class, args.num_data, train=True)
     test_set = Spiral(args.num_class, args.num_data, train=False)
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed)
-    test_loader = DataLoader(test_set, 1024, shuffle=False)
-    model = make_model(args.num_class, args.hidden)
+    train_loader = DataLoader(
+        train_set, args.batch_size, shuffle=True, seed=args.seed, device=args.device
+    )
+    test_loader = DataLoader(test_set, 1024, shuffle=False, device=args.device)
+    model = make_model(args.num_class, args.hidden).to(args.device)
     optimizer = nn.optim.Adam(model.params(), lr=args.lr)
-    print(f"{len(train_set)} training and {len(test_set)} test points; model:\n{model}")
+    print(
+        f"{len(train_set)} training and {len(test_set)} test points on {args.device}; "
+        f"model:\n{model}"
+    )
 
     for epoch in range(1, args.epochs + 1):
         epoch_started = time.perf_counter()

@@ -99,9 +99,16 @@ def read_png(path: Path) -> np.ndarray:
 def test_example_help_lists_the_common_options(name, tmp_path):
     result = run_example(name, "--help", cwd=tmp_path)
     assert_succeeded(result)
-    for option in ("--epochs", "--batch-size", "--lr", "--seed", "--out"):
+    for option in ("--epochs", "--batch-size", "--lr", "--seed", "--device", "--out"):
         assert option in result.stdout
     assert f"out/{name}" in result.stdout
+
+
+@pytest.mark.parametrize("name", [*sorted(SHORT_RUNS), "curve_fit"])
+def test_example_refuses_an_unknown_device(name, tmp_path):
+    result = run_example(name, "--device", "gpu", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--device must be" in result.stderr and "'gpu'" in result.stderr
 
 
 @pytest.mark.parametrize("name", sorted(SHORT_RUNS))
@@ -164,6 +171,85 @@ def test_digits_example_reaches_its_target_accuracy_and_reloads_its_checkpoint(
         assert (tmp_path / "model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert "model picture skipped: Graphviz" in result.stdout
+
+
+# --- the examples on OpenCL ---------------------------------------------------------------------
+
+# Short runs whose final figure (test accuracy in %, or a mean squared error) is compared between
+# the devices (digits_mlp has its own test, at the default settings).  Runs without dropout follow the same path up to float32 rounding; those with
+# dropout draw other masks on the device, so their accuracy may differ by a few test images.
+DEVICE_RUNS = {
+    "spiral": (["--epochs", "20"], rf"^test accuracy ({NUMBER})%$", 1.0),
+    "digits_cnn": (["--epochs", "1"], rf"^test accuracy ({NUMBER})% after", 1.5),
+    "sine_lstm": (
+        ["--epochs", "3", "--length", "300", "--window", "10"],
+        rf"^test MSE ({NUMBER}) against",
+        0.001,
+    ),
+    "curve_fit": (
+        ["--steps", "400", "--lr", "0.1", "--log-every", "400"],
+        rf"^final MSE ({NUMBER})",
+        0.0005,
+    ),
+}
+
+
+def final_figure(result: subprocess.CompletedProcess, pattern: str) -> float:
+    assert_succeeded(result)
+    match = re.search(pattern, result.stdout, re.MULTILINE)
+    assert match, result.stdout
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("name", sorted(DEVICE_RUNS))
+def test_example_reaches_the_same_result_on_opencl_as_on_the_cpu(name, opencl, tmp_path):
+    args, pattern, tolerance = DEVICE_RUNS[name]
+    figures = {}
+    for device in ("cpu", opencl):
+        out = tmp_path / device.replace(":", "")
+        result = run_example(name, *args, "--device", device, "--out", str(out), cwd=tmp_path)
+        assert f"on {device}" in result.stdout
+        figures[device] = final_figure(result, pattern)
+    assert figures[opencl] == pytest.approx(figures["cpu"], abs=tolerance), figures
+
+
+def test_digits_mlp_reaches_its_target_accuracy_on_opencl(opencl, tmp_path):
+    result = run_example("digits_mlp", "--device", opencl, "--out", str(tmp_path), cwd=tmp_path)
+    assert final_figure(result, rf"^test accuracy ({NUMBER})% after") >= 97.0
+    reload = re.search(
+        rf"test accuracy ({NUMBER})% before saving, ({NUMBER})% after loading", result.stdout
+    )
+    assert reload and reload.group(1) == reload.group(2)
+
+
+def test_same_seed_repeats_a_run_on_opencl_bit_for_bit_across_processes(opencl, tmp_path):
+    """Dropout draws its masks from the device's stream, which --seed must fix as well."""
+
+    def train(seed: str, out: Path) -> tuple[list[str], bytes]:
+        result = run_example(
+            "digits_mlp",
+            "--epochs",
+            "1",
+            "--seed",
+            seed,
+            "--device",
+            opencl,
+            "--out",
+            str(out),
+            cwd=tmp_path,
+        )
+        assert_succeeded(result)
+        lines = [re.sub(r"time .*", "", line) for line in result.stdout.splitlines()]
+        return [line for line in lines if line.startswith("epoch")], (
+            out / "model.npy"
+        ).read_bytes()
+
+    first_lines, first_weights = train("3", tmp_path / "first")
+    again_lines, again_weights = train("3", tmp_path / "again")
+    _, other_weights = train("4", tmp_path / "other")
+    assert first_lines and first_lines == again_lines
+    assert first_weights == again_weights
+    assert other_weights != first_weights
 
 
 # --- the shared helpers ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Random numbers generated on the device (``xp.random``), with NumPy's legacy function names.
 
 Each element is a hash (splitmix64) of the device's seed and a counter that advances with
-every draw, so draws are independent, reproducible after :func:`seed`, and need no state
-on the device.  Results are float64 like NumPy's unless ``dtype`` says otherwise (float32 on
+every draw, so draws are independent, reproducible, and need no state on the device.  The seed
+is set by :func:`seed`, or else read from NumPy's global random state when the device is first
+used: ``numpy.random.seed``, which fixes the CPU's initial weights and dropout masks, fixes the
+device's draws too.  Results are float64 like NumPy's unless ``dtype`` says otherwise (float32 on
 devices without double precision).
 """
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import secrets
 from typing import NamedTuple
 
 import numpy as np
@@ -81,7 +80,7 @@ class Device:
         self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
         self.kernels: dict = {}
         # Each device draws from its own counter-based stream; xp.random.seed resets it.
-        self.random_seed = _initial_seed if _initial_seed is not None else secrets.randbits(63)
+        self.random_seed = _initial_seed if _initial_seed is not None else _seed_from_numpy()
         self.random_counter = 0
         self._error_flag = None
         self._meta_buffers: dict = {}
@@ -180,6 +179,22 @@ class Device:
 _cl_devices = None
 _discovery_error = None
 _initial_seed = None  # set by xp.random.seed for devices created afterwards
+
+
+def _seed_from_numpy() -> int:
+    """A 63-bit stream seed read from NumPy's global random state, which is left undrawn.
+
+    So ``numpy.random.seed``, which fixes the CPU's initial weights and dropout masks, fixes a
+    device's stream too, while NumPy draws the same numbers whether a device exists or not.
+    Unseeded, NumPy's state comes from the OS, and so does the stream.
+    """
+    import numpy as np
+
+    _, key, position, *_ = np.random.get_state()
+    words = np.random.SeedSequence([*key.tolist(), position]).generate_state(1, np.uint64)
+    return int(words[0] >> np.uint64(1))
+
+
 _devices: dict = {}
 _current = contextvars.ContextVar("pygrad_opencl_device", default=0)
 
