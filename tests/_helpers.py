@@ -55,6 +55,11 @@ def host(x) -> np.ndarray:
     return np.asarray(to_host(x.data if isinstance(x, Variable) else x))
 
 
+def device_array(a, device: str):
+    """``a`` as a raw array on ``device`` (running statistics, say): NumPy on the CPU."""
+    return Variable(np.asarray(a), device=device).data
+
+
 def float_dtype(device: str):
     """The widest float dtype of ``device``: float64, or float32 where it lacks float64."""
     if device == "cpu":
