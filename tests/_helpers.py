@@ -13,8 +13,8 @@ from pygrad.utils import gradient_check
 ATOL = 1e-5
 RTOL = 1e-5
 # Backprop in float32 against central differences in float64, where a device lacks float64.
-FLOAT32_RTOL = 2e-3
-FLOAT32_ATOL = 2e-3
+FLOAT32_RTOL = 1e-3
+FLOAT32_ATOL = 1e-3
 
 
 def assert_matches(actual, expected, rtol=RTOL, atol=ATOL):

@@ -271,9 +271,11 @@ def test_accuracy_bad_shapes_name_op():
         F.accuracy(np.zeros((3, 2)), np.zeros(3))
 
 
-def test_mean_squared_error_of_float32_and_float64_variables_keeps_each_grads_dtype(rng):
-    x0 = Variable(rng.standard_normal((2, 3)).astype(np.float32))
-    x1 = Variable(rng.standard_normal((2, 3)))
+def test_mean_squared_error_of_float32_and_float64_variables_keeps_each_grads_dtype(
+    float64_device, rng
+):
+    x0 = Variable(rng.standard_normal((2, 3)).astype(np.float32), device=float64_device)
+    x1 = Variable(rng.standard_normal((2, 3)), device=float64_device)
     F.mean_squared_error(x0, x1).backward()
     assert x0.grad.dtype == np.float32 and x1.grad.dtype == np.float64
 
