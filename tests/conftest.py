@@ -38,6 +38,17 @@ def device(request):
     return request.param
 
 
+@pytest.fixture
+def float64_device(device):
+    """``device``, for a test in float64: skipped, with the reason, on a device without it."""
+    if device != "cpu":
+        from pygrad.backends.opencl.runtime import get_device
+
+        if not get_device(device).supports_float64:
+            pytest.skip(f"{device} has no float64")
+    return device
+
+
 @pytest.fixture(scope="session")
 def opencl():
     """The name of the first OpenCL device, for tests that need one (see require_opencl)."""

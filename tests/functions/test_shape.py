@@ -3,33 +3,14 @@
 import numpy as np
 import pytest
 
-from pygrad import Variable, using_config
+from pygrad import Variable
 from pygrad import functions as F
 from pygrad.utils import gradient_check
+from tests._helpers import grads_with_graph
 
 
 def host(x):
     return x.numpy() if isinstance(x, Variable) else np.asarray(x)
-
-
-def grads_with_graph(f, seed=1):
-    """A function of the same inputs as ``f`` returning the gradients of ``sum(w * f(...))``
-    built with ``create_graph=True``, so that gradient_check can test second derivatives."""
-
-    def grads(*xs):
-        saved = [x.grad for x in xs]
-        for x in xs:
-            x.grad = None
-        with using_config("enable_backprop", True):
-            y = f(*xs)
-            weights = np.random.default_rng(seed).standard_normal(y.shape)
-            (y * Variable(weights)).sum().backward(create_graph=True)
-        result = tuple(x.grad for x in xs)
-        for x, grad in zip(xs, saved):
-            x.grad = grad
-        return result
-
-    return grads
 
 
 def backward_with_weights(y, rng):
