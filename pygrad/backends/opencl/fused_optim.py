@@ -8,20 +8,21 @@ parameter.  The kernels here do the same arithmetic in the same order, one round
 bit wherever its ``sqrt`` and division are correctly rounded.
 
 Every kernel of one dtype lives in one program, built the first time any of them is asked for.
-Sizes, offsets and flags travel in one struct with the hyper-parameters (``lr``, Adam's bias
-corrections ...), which are run-time values: a scheduler changing ``lr`` compiles nothing.
+The hyper-parameters (``lr``, Adam's bias corrections ...) are run-time values read from a
+small buffer, like sizes and offsets: a scheduler changing ``lr`` compiles nothing.
 """
 
 from __future__ import annotations
 
 import functools
-import struct
+import weakref
 
 import numpy as np
 
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import ndarray
 from pygrad.backends.opencl.fused import register
+from pygrad.backends.opencl.runtime import cl
 
 __all__ = ["RULES", "update"]
 
@@ -34,7 +35,7 @@ RULES = {
         (),
         ("lr",),
         """
-    const T step = a.s[0] * g;
+    const T step = s[0] * g;
     param[ip] = param[ip] - step;""",
     ),
     # flag bit 0: first step (the buffer becomes g); bit 1: Nesterov momentum.
@@ -43,20 +44,20 @@ RULES = {
         ("lr", "momentum"),
         """
     T buf;
-    if (a.i[FLAG] & 1) {
+    if (meta[FLAG] & 1) {
         buf = g;
     } else {
-        buf = momentum_buffer[i0] * a.s[1];
+        buf = momentum_buffer[i0] * s[1];
         buf = buf + g;
     }
     momentum_buffer[i0] = buf;
     T step;
-    if (a.i[FLAG] & 2) {
-        step = buf * a.s[1];
+    if (meta[FLAG] & 2) {
+        step = buf * s[1];
         step = step + g;
-        step = step * a.s[0];
+        step = step * s[0];
     } else {
-        step = a.s[0] * buf;
+        step = s[0] * buf;
     }
     param[ip] = param[ip] - step;""",
     ),
@@ -68,9 +69,9 @@ RULES = {
     const T total = sum[i0] + t;
     sum[i0] = total;
     t = sqrt(total);
-    t = t + a.s[1];
+    t = t + s[1];
     t = g / t;
-    t = t * a.s[0];
+    t = t * s[0];
     param[ip] = param[ip] - t;""",
     ),
     "adadelta_update": (
@@ -78,21 +79,21 @@ RULES = {
         ("lr", "rho", "1 - rho", "eps"),
         """
     T t = g * g;
-    t = t * a.s[2];
-    T square = square_avg[i0] * a.s[1];
+    t = t * s[2];
+    T square = square_avg[i0] * s[1];
     square = square + t;
     square_avg[i0] = square;
-    t = square + a.s[3];
+    t = square + s[3];
     const T acc = acc_delta[i1];
-    T delta = acc + a.s[3];
+    T delta = acc + s[3];
     delta = delta / t;
     delta = sqrt(delta);
     delta = delta * g;
-    t = delta * a.s[0];
+    t = delta * s[0];
     param[ip] = param[ip] - t;
     delta = delta * delta;
-    delta = delta * a.s[2];
-    const T decayed = acc * a.s[1];
+    delta = delta * s[2];
+    const T decayed = acc * s[1];
     acc_delta[i1] = decayed + delta;""",
     ),
     # s[0] is AdamW's decoupled decay factor 1 - lr * weight_decay; Adam passes 1, and
@@ -110,21 +111,21 @@ RULES = {
             "lr / (1 - beta_1**t)",
         ),
         """
-    const T p = param[ip] * a.s[0];
-    T t = g * a.s[2];
-    T m = exp_avg[i0] * a.s[1];
+    const T p = param[ip] * s[0];
+    T t = g * s[2];
+    T m = exp_avg[i0] * s[1];
     m = m + t;
     exp_avg[i0] = m;
     t = g * g;
-    t = t * a.s[4];
-    T v = exp_avg_sq[i1] * a.s[3];
+    t = t * s[4];
+    T v = exp_avg_sq[i1] * s[3];
     v = v + t;
     exp_avg_sq[i1] = v;
     t = sqrt(v);
-    t = t / a.s[5];
-    t = t + a.s[6];
+    t = t / s[5];
+    t = t + s[6];
     t = m / t;
-    t = t * a.s[7];
+    t = t * s[7];
     param[ip] = p - t;""",
     ),
     "rmsprop_update": (
@@ -132,74 +133,75 @@ RULES = {
         ("lr", "alpha", "1 - alpha", "eps"),
         """
     T t = g * g;
-    t = t * a.s[2];
-    T square = square_avg[i0] * a.s[1];
+    t = t * s[2];
+    T square = square_avg[i0] * s[1];
     square = square + t;
     square_avg[i0] = square;
     t = sqrt(square);
-    t = t + a.s[3];
+    t = t + s[3];
     t = g / t;
-    t = t * a.s[0];
+    t = t * s[0];
     param[ip] = param[ip] - t;""",
     ),
 }
 
 MAX_STATES = 2
-MAX_SCALARS = 8
-# The struct argument: n, the offsets of param, grad and the states, the flags; the scalars.
-_INTS = 3 + MAX_STATES + 1
-_FLAG = _INTS - 1
-_TYPES = {np.dtype(np.float32): ("float", "f"), np.dtype(np.float64): ("double", "d")}
-# struct.pack rounds a Python float to float32 as NumPy does when it meets a float32 array.
-_PACKERS = {
-    dtype: struct.Struct(f"<{_INTS}q{MAX_SCALARS}{code}").pack
-    for dtype, (_, code) in _TYPES.items()
-}
-_ARG_DTYPES = {
-    dtype: np.dtype([("i", "<i8", _INTS), ("s", dtype, MAX_SCALARS)]) for dtype in _TYPES
-}
-_PADDING = [(0.0,) * (MAX_SCALARS - k) for k in range(MAX_SCALARS + 1)]
+# The kernels read their integers (n, the offsets of param, grad and the states, the flags)
+# from one small read-only buffer and the hyper-parameters from another: a buffer argument is
+# set in about a microsecond on PoCL, a by-value struct in several times that.  Both buffers
+# are made once per distinct values and device; an optimizer repeats the integers of each
+# parameter at every step, and its parameters share one set of hyper-parameters per step.
+_FLAG = 3 + MAX_STATES
+_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NO_OFFSETS = [(0,) * (MAX_STATES - k) for k in range(MAX_STATES + 1)]
+_CACHE_SIZE = 1024  # argument buffers kept per device
+_READ_ONLY = None if cl is None else cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
+_argument_buffers = weakref.WeakKeyDictionary()  # Device -> {values: buffer}
 
 
 def _source(ctype: str) -> str:
     """Every rule's kernel for one element type, in one program."""
-    parts = [
-        "#pragma OPENCL FP_CONTRACT OFF\n",
-        f"#define FLAG {_FLAG}\n",
-        f"typedef struct {{ long i[{_INTS}]; {ctype} s[{MAX_SCALARS}]; }} optim_args;\n",
-        f"#define T {ctype}\n",
-    ]
+    parts = ["#pragma OPENCL FP_CONTRACT OFF\n", f"#define FLAG {_FLAG}\n#define T {ctype}\n"]
     for name, (states, _, body) in RULES.items():
         params = ["__global T* param", "__global const T* grad"]
         params += [f"__global T* {state}" for state in states]
-        params.append("const optim_args a")
-        index = "".join(f", i{k} = a.i[{3 + k}] + gid" for k in range(len(states)))
+        params += ["__global const long* restrict meta", "__global const T* restrict s"]
+        index = "".join(f", i{k} = meta[{3 + k}] + gid" for k in range(len(states)))
         parts.append(
             f"__kernel void {name}({', '.join(params)}) {{\n"
             "    const long gid = get_global_id(0);\n"
-            "    if (gid >= a.i[0]) return;\n"
-            f"    const long ip = a.i[1] + gid, ig = a.i[2] + gid{index};\n"
+            "    if (gid >= meta[0]) return;\n"
+            f"    const long ip = meta[1] + gid, ig = meta[2] + gid{index};\n"
             "    const T g = grad[ig];"
             f"{body}\n}}\n"
         )
     return "".join(parts)
 
 
+def _argument_buffer(device, values: tuple, dtype):
+    """The read-only buffer holding ``values`` as ``dtype`` on ``device``, made once per
+    distinct values (Python floats round to float32 as NumPy rounds a scalar meeting a
+    float32 array)."""
+    buffers = _argument_buffers.get(device)
+    if buffers is None:
+        buffers = _argument_buffers[device] = {}
+    key = (dtype, values)
+    buffer = buffers.get(key)
+    if buffer is None:
+        if len(buffers) >= _CACHE_SIZE:
+            # Steps repeat their values: keep the newer half.
+            for old in list(buffers)[: _CACHE_SIZE // 2]:
+                del buffers[old]
+        host = np.array(values, dtype=dtype)
+        buffer = buffers[key] = cl.Buffer(device.context, _READ_ONLY, hostbuf=host)
+    return buffer
+
+
 def _kernel(device, dtype, rule: str):
-    """The kernel of ``rule`` for ``dtype`` with its struct argument declared, so that a launch
-    sets it from bytes instead of probing the Python object (several microseconds on PoCL)."""
-    ctype = _TYPES[dtype][0]
-    key = ("optim", ctype, rule)
-    typed_key = key + ("typed",)
-    kernel = device.kernels.get(typed_key)
-    if kernel is None:
-        extra = [(("optim", ctype, name), name) for name in RULES]
-        kernel = device.build(key, functools.partial(_source, ctype), rule, extra)
-        states = RULES[rule][0]
-        kernel.set_scalar_arg_dtypes([None] * (2 + len(states)) + [_ARG_DTYPES[dtype]])
-        device.kernels[typed_key] = kernel
-    return kernel
+    """The kernel of ``rule`` for ``dtype``; the first one asked for builds them all."""
+    ctype = _TYPES[dtype]
+    extra = [(("optim", ctype, name), name) for name in RULES]
+    return device.build(("optim", ctype, rule), functools.partial(_source, ctype), rule, extra)
 
 
 def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
@@ -230,8 +232,7 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
         its NumPy-style path, which handles every case.
     """
     dtype = param.dtype
-    pack = _PACKERS.get(dtype)
-    if pack is None or type(grad) is not ndarray or type(param) is not ndarray:
+    if dtype not in _TYPES or type(grad) is not ndarray or type(param) is not ndarray:
         return False
     device, shape = param._device, param.shape
     for array in (grad, *states):
@@ -249,15 +250,11 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     if n == 0:
         return True
     offsets = tuple(state.offset for state in states) + _NO_OFFSETS[len(states)]
-    try:
-        args = pack(
-            n, param.offset, grad.offset, *offsets, flags, *scalars, *_PADDING[len(scalars)]
-        )
-    except OverflowError:  # a hyper-parameter past the dtype's range: NumPy's path gives inf
-        return False
-    kernel = _kernel(device, dtype, rule)
-    buffers = [param.buffer, grad.buffer] + [state.buffer for state in states]
-    kernels._launch(kernel, device, n, buffers + [args])
+    meta = (n, param.offset, grad.offset) + offsets + (flags,)
+    args = [param.buffer, grad.buffer] + [state.buffer for state in states]
+    args.append(_argument_buffer(device, meta, np.int64))
+    args.append(_argument_buffer(device, tuple(scalars), dtype))
+    kernels._launch(_kernel(device, dtype, rule), device, n, args)
     return True
 
 
