@@ -450,9 +450,17 @@ class WeightDecay:
 
     def __call__(self, params) -> None:
         for param in params:
-            if param.grad is not None:
-                # A new Variable each: backward may hand one grad object to several leaves.
-                param.grad = Variable(param.grad.data + self.rate * param.data)
+            if param.grad is None:
+                continue
+            grad = param.grad.data
+            # A new Variable each: backward may hand one grad object to several leaves.
+            fused = _fused_update(grad, "weight_decay_grad")
+            if fused is not None:
+                decayed = get_array_module(grad).empty_like(param.data)
+                if fused(param.data, grad, (decayed,), (self.rate,)):
+                    param.grad = Variable(decayed)
+                    continue
+            param.grad = Variable(grad + self.rate * param.data)
 
 
 class ClipGrad:

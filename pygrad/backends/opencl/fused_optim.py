@@ -1,5 +1,6 @@
 """Fused optimizer updates: one kernel per parameter and step reads the parameter, its gradient
-and its state and writes the parameter and the state in place.
+and its state and writes the parameter and the state in place (and one kernel makes the
+weight-decayed gradient of the WeightDecay hook).
 
 The NumPy path of :mod:`pygrad.nn.optim` runs an update as a dozen ufuncs writing into
 ``out=`` arrays; on OpenCL each ufunc is a launch, so Adam would launch 13 kernels per
@@ -143,6 +144,15 @@ RULES = {
     t = t * s[0];
     param[ip] = param[ip] - t;""",
     ),
+    # The WeightDecay hook's new gradient, grad + rate * param, written to the state array
+    # "decayed"; param and grad are left as they are.
+    "weight_decay_grad": (
+        ("decayed",),
+        ("rate",),
+        """
+    const T t = s[0] * param[ip];
+    decayed[i0] = g + t;""",
+    ),
 }
 
 MAX_STATES = 2
@@ -212,7 +222,7 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     rule : str
         A key of :data:`RULES` (``"adam_update"`` ...).
     param : ndarray
-        The parameter's data, changed in place.
+        The parameter's data, changed in place (only read by ``"weight_decay_grad"``).
     grad : ndarray
         Its gradient, shaped like ``param``; only read.
     states : sequence of ndarray

@@ -138,6 +138,25 @@ def test_every_step_launches_one_kernel_per_parameter_and_compiles_nothing_new(
     assert len(device.kernels) == kernels_after_first_step
 
 
+def test_the_weight_decay_hook_launches_one_kernel_per_parameter(opencl, launches):
+    rng = np.random.default_rng(0)
+    params = [Parameter(rng.standard_normal(s).astype(np.float32), device=opencl) for s in SHAPES]
+    grads = [Variable(rng.standard_normal(s).astype(np.float32), device=opencl) for s in SHAPES]
+    for param, grad in zip(params, grads):
+        param.grad = grad
+    hook = optim.WeightDecay(0.1)
+    hook(params)
+    launches[0] = 0
+    for param, grad in zip(params, grads):
+        param.grad = grad
+    hook(params)
+    assert launches[0] == len(params)
+    for param, grad in zip(params, grads):
+        assert param.grad is not grad
+        expected = grad.numpy() + np.float32(0.1) * param.numpy()
+        np.testing.assert_array_equal(param.grad.numpy(), expected)
+
+
 @pytest.mark.parametrize("cls, kwargs", CASES, ids=IDS)
 def test_a_step_with_hooks_never_reads_device_data_on_the_host(cls, kwargs, opencl, monkeypatch):
     rng = np.random.default_rng(0)
