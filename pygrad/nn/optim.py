@@ -2,13 +2,12 @@
 
 Every update follows PyTorch's formulas and happens in place on the parameter's own array, on
 its own device, with ufuncs writing into their ``out=`` arrays: a step allocates at most one
-scratch array the size of the parameter, besides the state on the first step.  A backend with a
-fused kernel for an update (OpenCL: :mod:`pygrad.backends.opencl.fused_optim`) runs it instead,
-one launch per parameter with the same arithmetic, and the learning rate and bias corrections
-as run-time arguments.  Per-parameter
-state is keyed by the parameter's position in the list given to the optimizer, so
-:meth:`Optimizer.state_dict` can be saved and loaded into a fresh optimizer to resume training
-exactly.
+scratch array the size of the parameter, besides the state on the first step.  A backend with
+a fused kernel for an update (OpenCL: :mod:`pygrad.backends.opencl.fused_optim`) runs that
+instead: one launch per parameter, the same arithmetic, and the learning rate and bias
+corrections as run-time arguments.  Per-parameter state is keyed by the parameter's position
+in the list given to the optimizer, so :meth:`Optimizer.state_dict` can be saved and loaded
+into a fresh optimizer to resume training exactly.
 """
 
 from __future__ import annotations
