@@ -232,3 +232,22 @@ def test_fused_update_refuses_mismatched_arrays_without_touching_them(opencl):
     np.testing.assert_array_equal(param.get(), np.ones(4, np.float32))
     assert adam(param, grad, state, scalars)
     assert (param.get() < 1).all()
+
+
+def test_argument_buffers_evicted_from_a_full_cache_leave_results_unchanged(opencl, monkeypatch):
+    from pygrad.backends.opencl import fused_optim
+
+    monkeypatch.setattr(fused_optim, "_CACHE_SIZE", 4)
+    results = {}
+    for device in ("cpu", opencl):
+        param = Parameter(np.ones(9, np.float32), device=device)
+        optimizer = optim.Adam([param], lr=0.1)
+        scheduler = optim.CosineAnnealingLR(optimizer, T_max=10)
+        for step in range(10):  # new bias corrections and lr each step: the cache overflows
+            param.grad = Variable(np.linspace(-1, 1, 9, dtype=np.float32) * step, device=device)
+            optimizer.step()
+            scheduler.step()
+        results[device] = param.numpy()
+    buffers = fused_optim._argument_buffers[xp.get_device(opencl)]
+    assert len(buffers) <= 4
+    np.testing.assert_allclose(results[opencl], results["cpu"], **TOLERANCE[np.float32])
