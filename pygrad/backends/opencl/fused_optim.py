@@ -200,7 +200,7 @@ def _argument_buffer(device, values: tuple, dtype):
     if buffer is None:
         if len(buffers) >= _CACHE_SIZE:
             # Steps repeat their values: keep the newer half.
-            for old in list(buffers)[: _CACHE_SIZE // 2]:
+            for old in list(buffers)[: len(buffers) - _CACHE_SIZE // 2]:
                 buffers.pop(old, None)  # another thread may have dropped it already
         host = np.array(values, dtype=dtype)
         buffer = buffers[key] = cl.Buffer(device.context, _READ_ONLY, hostbuf=host)
