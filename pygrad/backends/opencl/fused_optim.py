@@ -188,13 +188,10 @@ def _source(ctype: str) -> str:
     return "".join(parts)
 
 
-def _argument_buffer(device, values: tuple, dtype):
-    """The read-only buffer holding ``values`` as ``dtype`` on ``device``, made once per
-    distinct values (Python floats round to float32 as NumPy rounds a scalar meeting a
-    float32 array)."""
-    buffers = _argument_buffers.get(device)
-    if buffers is None:
-        buffers = _argument_buffers[device] = {}
+def _argument_buffer(device, buffers: dict, values: tuple, dtype):
+    """The read-only buffer holding ``values`` as ``dtype``, from ``device``'s ``buffers``,
+    made once per distinct values (Python floats round to float32 as NumPy rounds a scalar
+    meeting a float32 array)."""
     key = (dtype, values)
     buffer = buffers.get(key)
     if buffer is None:
@@ -210,8 +207,12 @@ def _argument_buffer(device, values: tuple, dtype):
 def _kernel(device, dtype, rule: str):
     """The kernel of ``rule`` for ``dtype``; the first one asked for builds them all."""
     ctype = _TYPES[dtype]
-    extra = [(("optim", ctype, name), name) for name in RULES]
-    return device.build(("optim", ctype, rule), functools.partial(_source, ctype), rule, extra)
+    key = ("optim", ctype, rule)
+    kernel = device.kernels.get(key)
+    if kernel is None or type(kernel) is tuple:
+        extra = [(("optim", ctype, name), name) for name in RULES]
+        kernel = device.build(key, functools.partial(_source, ctype), rule, extra)
+    return kernel
 
 
 def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
@@ -248,7 +249,7 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     for array in (grad, *states):
         if (
             type(array) is not ndarray
-            or array.dtype != dtype
+            or (array.dtype is not dtype and array.dtype != dtype)
             or array.shape != shape
             or array._device is not device
             or not array.is_c_contiguous
@@ -262,8 +263,11 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     offsets = tuple(state.offset for state in states) + _NO_OFFSETS[len(states)]
     meta = (n, param.offset, grad.offset) + offsets + (flags,)
     args = [param.buffer, grad.buffer] + [state.buffer for state in states]
-    args.append(_argument_buffer(device, meta, np.int64))
-    args.append(_argument_buffer(device, tuple(scalars), dtype))
+    buffers = _argument_buffers.get(device)
+    if buffers is None:
+        buffers = _argument_buffers[device] = {}
+    args.append(_argument_buffer(device, buffers, meta, np.int64))
+    args.append(_argument_buffer(device, buffers, tuple(scalars), dtype))
     kernels._launch(_kernel(device, dtype, rule), device, n, args)
     return True
 
