@@ -2,10 +2,12 @@
 
 Every update follows PyTorch's formulas and happens in place on the parameter's own array, on
 its own device, with ufuncs writing into their ``out=`` arrays: a step allocates at most one
-scratch array the size of the parameter, besides the state on the first step.  Per-parameter
-state is keyed by the parameter's position in the list given to the optimizer, so
-:meth:`Optimizer.state_dict` can be saved and loaded into a fresh optimizer to resume training
-exactly.
+scratch array the size of the parameter, besides the state on the first step.  A backend with
+a fused kernel for an update (OpenCL: :mod:`pygrad.backends.opencl.fused_optim`) runs that
+instead: one launch per parameter, the same arithmetic, and the learning rate and bias
+corrections as run-time arguments.  Per-parameter state is keyed by the parameter's position
+in the list given to the optimizer, so :meth:`Optimizer.state_dict` can be saved and loaded
+into a fresh optimizer to resume training exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import math
 
 import numpy as np
 
-from pygrad.backends import device_of, get_array_module, to_device, to_host
+from pygrad.backends import device_of, fused_op, get_array_module, to_device, to_host
 from pygrad.core import Variable
 
 __all__ = [
@@ -127,17 +129,21 @@ class Optimizer:
         Raises
         ------
         ValueError
-            When a setting is unknown or the learning rate is not positive, when a state array
-            does not match its parameter's shape, or names a parameter this optimizer does not
-            have.
+            When a setting is unknown or the learning rate is negative or not finite, when a
+            state array does not match its parameter's shape, or names a parameter this
+            optimizer does not have.  A learning rate of zero loads: a scheduler annealing to
+            ``eta_min=0`` reaches it, and a checkpoint taken then must resume.
         """
         hyper = {}
         for name, value in state_dict.get("hyper", {}).items():
             if name not in self.hyper_names:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: unknown setting {name!r}")
             hyper[name] = _plain_number(value)
-        if "lr" in hyper:
-            _checked_lr(self, hyper["lr"])
+        if "lr" in hyper and not (hyper["lr"] >= 0 and math.isfinite(hyper["lr"])):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the learning rate must be "
+                f"non-negative and finite, got {hyper['lr']}"
+            )
         new_state = [{} for _ in self.params]
         for key, entries in state_dict.get("state", {}).items():
             index = int(key)
@@ -168,6 +174,14 @@ class Optimizer:
     def __repr__(self) -> str:
         settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.hyper_names)
         return f"{type(self).__name__}({settings})"
+
+
+def _fused_update(grad, name: str):
+    """The fused kernel ``name`` of ``grad``'s backend, or None (NumPy has none, and is not
+    asked, so that the CPU path pays nothing)."""
+    if type(grad) is np.ndarray:
+        return None
+    return fused_op(get_array_module(grad), name)
 
 
 def _checked_lr(optimizer: Optimizer, lr: float) -> float:
@@ -208,9 +222,19 @@ class SGD(Optimizer):
 
     def update(self, param, grad, state) -> None:
         if self.momentum == 0:
-            param.data -= self.lr * grad
+            fused = _fused_update(grad, "sgd_update")
+            if fused is None or not fused(param.data, grad, (), (self.lr,)):
+                param.data -= self.lr * grad
             return
         buf = state.get("momentum_buffer")
+        fused = _fused_update(grad, "sgd_momentum_update")
+        if fused is not None:
+            # On the first step the kernel fills the new buffer with the gradient.
+            new = get_array_module(grad).empty_like(grad) if buf is None else buf
+            flags = (buf is None) | (self.nesterov << 1)
+            if fused(param.data, grad, (new,), (self.lr, self.momentum), flags):
+                state["momentum_buffer"] = new
+                return
         if buf is None:
             buf = state["momentum_buffer"] = grad.copy()
         else:
@@ -237,8 +261,11 @@ class AdaGrad(Optimizer):
         self.eps = eps
 
     def update(self, param, grad, state) -> None:
-        xp = get_array_module(grad)
         total = state["sum"]
+        fused = _fused_update(grad, "adagrad_update")
+        if fused is not None and fused(param.data, grad, (total,), (self.lr, self.eps)):
+            return
+        xp = get_array_module(grad)
         scratch = xp.multiply(grad, grad)
         total += scratch
         xp.sqrt(total, out=scratch)
@@ -259,9 +286,14 @@ class AdaDelta(Optimizer):
         self.rho, self.eps = rho, eps
 
     def update(self, param, grad, state) -> None:
-        xp = get_array_module(grad)
         rho, eps = self.rho, self.eps
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        fused = _fused_update(grad, "adadelta_update")
+        if fused is not None and fused(
+            param.data, grad, (square_avg, acc_delta), (self.lr, rho, 1 - rho, eps)
+        ):
+            return
+        xp = get_array_module(grad)
         # The algorithm needs two scratch arrays: the denominator and the step itself.
         scratch = xp.multiply(grad, grad)
         scratch *= 1 - rho
@@ -289,6 +321,7 @@ class Adam(Optimizer):
 
     state_names = ("exp_avg", "exp_avg_sq")
     hyper_names = ("lr", "beta_1", "beta_2", "eps")
+    weight_decay = 0.0  # AdamW's decoupled decay; Adam has none
 
     def __init__(
         self,
@@ -306,10 +339,29 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
 
     def update(self, param, grad, state) -> None:
-        xp = get_array_module(grad)
         beta_1, beta_2 = self.beta_1, self.beta_2
         step = state["step"] = state.get("step", 0) + 1
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        # AdamW's decoupled weight decay scales the parameter first; Adam's factor is one.
+        decay = 1 - self.lr * self.weight_decay
+        fused = _fused_update(grad, "adam_update")
+        if fused is not None:
+            correction_1 = 1 - beta_1**step
+            scalars = (
+                decay,
+                beta_1,
+                1 - beta_1,
+                beta_2,
+                1 - beta_2,
+                math.sqrt(1 - beta_2**step),
+                self.eps,
+                self.lr / correction_1,
+            )
+            if fused(param.data, grad, (exp_avg, exp_avg_sq), scalars):
+                return
+        if self.weight_decay:
+            param.data *= decay
+        xp = get_array_module(grad)
         scratch = xp.multiply(grad, 1 - beta_1)
         exp_avg *= beta_1
         exp_avg += scratch
@@ -355,10 +407,6 @@ class AdamW(Adam):
         super().__init__(params, lr, beta_1, beta_2, eps)
         self.weight_decay = weight_decay
 
-    def update(self, param, grad, state) -> None:
-        param.data *= 1 - self.lr * self.weight_decay
-        super().update(param, grad, state)
-
 
 class RMSProp(Optimizer):
     """RMSProp: ``v = alpha * v + (1 - alpha) * g**2``, ``p -= lr * g / (sqrt(v) + eps)``."""
@@ -371,8 +419,14 @@ class RMSProp(Optimizer):
         self.alpha, self.eps = alpha, eps
 
     def update(self, param, grad, state) -> None:
-        xp = get_array_module(grad)
         square_avg = state["square_avg"]
+        alpha = self.alpha
+        fused = _fused_update(grad, "rmsprop_update")
+        if fused is not None and fused(
+            param.data, grad, (square_avg,), (self.lr, alpha, 1 - alpha, self.eps)
+        ):
+            return
+        xp = get_array_module(grad)
         scratch = xp.multiply(grad, grad)
         scratch *= 1 - self.alpha
         square_avg *= self.alpha
@@ -395,13 +449,26 @@ class WeightDecay:
 
     def __call__(self, params) -> None:
         for param in params:
-            if param.grad is not None:
-                # A new Variable each: backward may hand one grad object to several leaves.
-                param.grad = Variable(param.grad.data + self.rate * param.data)
+            if param.grad is None:
+                continue
+            grad = param.grad.data
+            # A new Variable each: backward may hand one grad object to several leaves.
+            fused = _fused_update(grad, "weight_decay_grad")
+            if fused is not None:
+                decayed = get_array_module(grad).empty_like(param.data)
+                if fused(param.data, grad, (decayed,), (self.rate,)):
+                    param.grad = Variable(decayed)
+                    continue
+            param.grad = Variable(grad + self.rate * param.data)
 
 
 class ClipGrad:
-    """Hook scaling all gradients together so that their global L2 norm is at most ``max_norm``."""
+    """Hook scaling all gradients together so that their global L2 norm is at most ``max_norm``.
+
+    When every gradient lives on one accelerator the norm stays there: each gradient is
+    multiplied by ``min(1, max_norm / (norm + 1e-6))`` on the device (a factor of one changes
+    nothing), so a step never waits for the device to hand the norm to the host.
+    """
 
     def __init__(self, max_norm: float):
         if not max_norm > 0:
@@ -410,12 +477,31 @@ class ClipGrad:
 
     def __call__(self, params) -> None:
         with_grad = [param for param in params if param.grad is not None]
+        if not with_grad:
+            return
+        grads = [param.grad.data for param in with_grad]
+        devices = {device_of(grad) for grad in grads}
+        if len(devices) == 1 and "cpu" not in devices:
+            self._clip_on_device(with_grad, grads)
+            return
+        # On the CPU, or across devices, the norm is a host number.
         total = math.sqrt(sum(float((p.grad.data * p.grad.data).sum()) for p in with_grad))
         rate = self.max_norm / (total + 1e-6)
         if rate < 1:
             for param in with_grad:
                 # A new Variable each: backward may hand one grad object to several leaves.
                 param.grad = Variable(param.grad.data * rate)
+
+    def _clip_on_device(self, with_grad, grads) -> None:
+        xp = get_array_module(grads[0])
+        total = None
+        for grad in grads:
+            square = (grad * grad).sum()
+            total = square if total is None else total + square
+        rate = xp.minimum(self.max_norm / (xp.sqrt(total) + 1e-6), 1.0)
+        for param, grad in zip(with_grad, grads):
+            # A new Variable each: backward may hand one grad object to several leaves.
+            param.grad = Variable(grad * rate)
 
 
 # --- schedulers ----------------------------------------------------------------------------

@@ -332,8 +332,8 @@ def test_load_state_dict_round_trips_hyper_parameters_through_a_checkpoint(tmp_p
     assert type(resumed.lr) is float and type(resumed.nesterov) is bool
 
 
-@pytest.mark.parametrize("lr", [0.0, -0.1])
-def test_load_state_dict_refuses_a_non_positive_learning_rate(lr):
+@pytest.mark.parametrize("lr", [-0.1, math.inf, math.nan])
+def test_load_state_dict_refuses_a_negative_or_non_finite_learning_rate(lr):
     optimizer = optim.Adam([Parameter(np.ones(2, np.float32))], lr=0.01)
     saved = optimizer.state_dict()
     saved["hyper"]["lr"] = lr
@@ -481,3 +481,47 @@ def test_optimizer_steps_on_a_device_match_the_cpu_in_place(name, cls, kwargs, d
         optimizer.step()
     assert param.data is data and param.device == pygrad.backends.parse_device(device)
     np.testing.assert_allclose(param.numpy(), _run(cls, w0, grads, **kwargs), rtol=1e-5, atol=1e-6)
+
+
+# --- a learning rate a scheduler brought to zero ------------------------------------------------
+def test_cosine_annealing_to_zero_round_trips_through_the_optimizer_state_dict(tmp_path):
+    from pygrad.serialization import load_state, save_state
+
+    param = Parameter(np.ones(2, np.float32))
+    optimizer = optim.Adam([param], lr=0.1)
+    scheduler = optim.CosineAnnealingLR(optimizer, T_max=3, eta_min=0.0)
+    for _ in range(3):
+        param.grad = Variable(np.ones(2, np.float32))
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.lr == pytest.approx(0.0, abs=1e-12) and optimizer.lr >= 0
+    saved = load_state(save_state(tmp_path / "optimizer", optimizer.state_dict()))
+    resumed = optim.Adam([Parameter(param.data.copy())], lr=0.5)
+    resumed.load_state_dict(saved)
+    assert resumed.lr == optimizer.lr
+    resumed.load_state_dict({**saved, "hyper": {**saved["hyper"], "lr": 0.0}})
+    assert resumed.lr == 0.0
+    # Building an optimizer with a learning rate of zero is still refused.
+    with pytest.raises(ValueError, match="learning rate"):
+        optim.Adam([Parameter(np.ones(2, np.float32))], lr=0.0)
+
+
+def test_clip_grad_on_a_device_scales_like_the_cpu_without_reading_the_norm(device, monkeypatch):
+    from pygrad import backends
+
+    grads = [np.array([3.0, 0.0], np.float32), np.array([[0.0], [4.0]], np.float32)]
+    for max_norm in (1.0, 10.0):
+        params = [Parameter(np.zeros_like(g), device=device) for g in grads]
+        for param, g in zip(params, grads):
+            param.grad = Variable(g, device=device)
+        if device != "cpu":
+            # The hook must not wait for the device: no host copy of any of its arrays.
+            def no_host_read(array):
+                raise AssertionError("ClipGrad read a device array on the host")
+
+            monkeypatch.setattr(type(params[0].data), "get", no_host_read)
+        optim.ClipGrad(max_norm)(params)
+        monkeypatch.undo()
+        scale = min(1.0, max_norm / (5.0 + 1e-6))
+        for param, g in zip(params, grads):
+            np.testing.assert_allclose(backends.to_host(param.grad.data), g * scale, rtol=1e-6)

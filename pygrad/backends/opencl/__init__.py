@@ -24,6 +24,7 @@ from pygrad.backends.opencl.array import empty_array as _empty_array
 from pygrad.backends.opencl.array import from_host as _from_host
 from pygrad.backends.opencl.array import ndarray
 from pygrad.backends.opencl.fused import fused_ops  # noqa: F401
+from pygrad.backends.opencl.fused_optim import update as _fused_optim_update  # noqa: F401
 from pygrad.backends.opencl.indexing import getitem as _getitem  # noqa: F401
 from pygrad.backends.opencl.indexing import nonzero, take, take_along_axis  # noqa: F401
 from pygrad.backends.opencl.indexing import setitem as _setitem  # noqa: F401
