@@ -188,8 +188,6 @@ def _seed_from_numpy() -> int:
     device's stream too, while NumPy draws the same numbers whether a device exists or not.
     Unseeded, NumPy's state comes from the OS, and so does the stream.
     """
-    import numpy as np
-
     _, key, position, *_ = np.random.get_state()
     words = np.random.SeedSequence([*key.tolist(), position]).generate_state(1, np.uint64)
     return int(words[0] >> np.uint64(1))
