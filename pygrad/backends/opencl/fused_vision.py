@@ -188,6 +188,7 @@ def _source(dtype, float64: bool) -> str:
         m.typedef(),
         f"typedef {t} T;\ntypedef {f} F;\ntypedef {'double' if float64 else 'float'} REAL;\n",
         f"#define CHUNK {CHUNK}\n#define LOWEST (({t}){_lowest(dtype)})\n",
+        f"#define IS_NAN(v) {'isnan(v)' if dtype.kind == 'f' else '0'}\n",
     ]
     outer = "\n".join(
         f"    {{ const long size = {m[f'outer{d}_size']}, k = rem % size; rem /= size;\n"
@@ -223,7 +224,7 @@ def _source(dtype, float64: bool) -> str:
                 DECLARE="T best[CHUNK]; int arg[CHUNK];",
                 PAD="LOWEST",
                 STEP="const int wins = k == 0 || v > best[t];\n"
-                "                    best[t] = wins || v != v ? v : best[t];\n"
+                "                    best[t] = wins || IS_NAN(v) ? v : best[t];\n"
                 "                    arg[t] = wins ? k : arg[t];",
                 STORE=f"out[o + t] = best[t]; index[o + t] = ({index})arg[t];",
             )
