@@ -133,22 +133,23 @@ __kernel void NAME(__global T* out, PARAMS, PARAM) {GEOMETRY
     const long py = y + ph;
     const long oh_last = min(py / sh, OH - 1);
     const long oh_first = py >= kh ? (py - kh + sh) / sh : 0;
-    const long reach = (kw + sw - 1) / sw;
+    const long step_w = STEP_W, reach = (kw + step_w - 1) / step_w;
     // (px + 0.5) / sw stays at least 0.5 / sw away from an integer, far beyond rounding.
-    const REAL inv_sw = (REAL)1 / (REAL)sw;
+    const REAL inv_sw = (REAL)1 / (REAL)step_w;
     for (long x0 = 0; x0 < W; x0 += CHUNK) {
         T acc[CHUNK];
         long last[CHUNK];
         for (int t = 0; t < CHUNK; ++t) {
             acc[t] = 0;
-            last[t] = (long)(((REAL)(x0 + t + pw) + (REAL)0.5) * inv_sw);
+            const long px = x0 + t + pw;
+            last[t] = step_w == 1 ? px : (long)(((REAL)px + (REAL)0.5) * inv_sw);
         }
         for (long oh = oh_last; oh >= oh_first; --oh) {
             const long i = py - oh * sh;
             WINDOW_ROW
             for (long m = 0; m < reach; ++m) {
                 for (int t = 0; t < CHUNK; ++t) {
-                    const long ow = last[t] - m, j = x0 + t + pw - ow * sw;
+                    const long ow = last[t] - m, j = x0 + t + pw - ow * step_w;
                     if (ow >= 0 && ow < OW && j < kw) acc[t] += TERM;
                 }
             }
@@ -188,7 +189,7 @@ def _source(dtype, float64: bool) -> str:
         m.typedef(),
         f"typedef {t} T;\ntypedef {f} F;\ntypedef {'double' if float64 else 'float'} REAL;\n",
         f"#define CHUNK {CHUNK}\n#define LOWEST (({t}){_lowest(dtype)})\n",
-        f"#define IS_NAN(v) {'isnan(v)' if dtype.kind == 'f' else '0'}\n",
+        f"#define IS_NAN(v) {'((v) != (v))' if dtype.kind == 'f' else '0'}\n",
     ]
     outer = "\n".join(
         f"    {{ const long size = {m[f'outer{d}_size']}, k = rem % size; rem /= size;\n"
@@ -202,17 +203,21 @@ def _source(dtype, float64: bool) -> str:
     sources.append(_fill(_IM2COL, NAME="im2col_unit", OUTER=outer, LOAD="line[q]"))
     # col2im: the sum of the (N, C, kh, kw, OH, OW) windows (any strides), each divided by
     # ``divisor`` first (average pooling's gradient; 1 otherwise, which changes nothing).
-    sources.append(
-        _fill(
-            _GATHER,
-            NAME="col2im",
-            PARAMS="__global const T* win",
-            PREPARE="const long s_i = IN_ST2, s_j = IN_ST3, s_oh = IN_ST4, s_ow = IN_ST5;\n"
-            "    const T divisor = (T)DIVISOR;",
-            WINDOW_ROW="const long at_row = at + i * s_i + oh * s_oh;",
-            TERM="win[at_row + j * s_j + ow * s_ow] / divisor",
+    # A stride-1 convolution's gradient reads runs of its window matrix: a kernel that knows
+    # both unit steps at compile time loads them as vectors instead of gathering them.
+    for name, step_w, s_ow in (("col2im", "sw", "IN_ST5"), ("col2im_unit", "1", "1")):
+        sources.append(
+            _fill(
+                _GATHER,
+                NAME=name,
+                PARAMS="__global const T* win",
+                PREPARE=f"const long s_i = IN_ST2, s_j = IN_ST3, s_oh = IN_ST4, s_ow = {s_ow};\n"
+                "    const T divisor = (T)DIVISOR;",
+                WINDOW_ROW="const long at_row = at + i * s_i + oh * s_oh;",
+                TERM="win[at_row + j * s_j + ow * s_ow] / divisor",
+                STEP_W=step_w,
+            )
         )
-    )
     for index in _INDEX_TYPES:
         # Forward: the first maximal entry wins, and a NaN wins where it is met, as NumPy's
         # running ``maximum`` and ``greater`` do.
@@ -256,6 +261,7 @@ def _source(dtype, float64: bool) -> str:
                 WINDOW_ROW=f"__global const {index}* won_row = won + oh * OW;\n"
                 "            const long at_row = at + oh * s_oh;",
                 TERM="(T)(won_row[ow] == i * kw + j) * gy[at_row + ow * s_ow]",
+                STEP_W="sw",
             )
         )
     sources.append(
@@ -272,7 +278,7 @@ def _source(dtype, float64: bool) -> str:
     return "".join(sources)
 
 
-_KERNELS = ["im2col", "im2col_unit", "col2im", "average_pooling"] + [
+_KERNELS = ["im2col", "im2col_unit", "col2im", "col2im_unit", "average_pooling"] + [
     f"{name}_{index_type}"
     for name in ("max_pooling", "max_pooling_grad", "max_pooling_gather")
     for index_type in _INDEX_TYPES
@@ -368,7 +374,8 @@ def col2im(windows, image_shape: tuple, kernel_size: tuple, stride: tuple, pad: 
     values = _geometry(image_shape, windows.shape[4:], kernel_size, stride, pad)
     values = _input(windows, dict(values, divisor=int(divisor)))
     n, c, h, _ = image_shape
-    _run("col2im", windows.dtype, [out, windows], n * c * h, values)
+    name = "col2im_unit" if stride[1] == 1 and windows.element_strides[5] == 1 else "col2im"
+    _run(name, windows.dtype, [out, windows], n * c * h, values)
     return out
 
 
