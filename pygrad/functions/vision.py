@@ -392,12 +392,13 @@ def _grid_view(matrix, n: int, out_h: int, out_w: int, pitch: int):
     )
 
 
-def _grid_matrix(y, pitch: int):
-    """``y`` of shape ``(N, C, OH, OW)`` as a ``(C, N * L)`` grid matrix, zero off the grid."""
+def _grid_matrix(y, pitch: int, swap=None):
+    """``y`` of shape ``(N, C, OH, OW)`` as a ``(C, N * L)`` grid matrix, zero off the grid;
+    ``swap`` is the backend's fused ``swap_leading_axes``, if any."""
     xp = get_array_module(y)
     n, c, out_h, out_w = y.shape
     if pitch == out_w:
-        return y.transpose(1, 0, 2, 3).reshape(c, -1)
+        return (y.transpose(1, 0, 2, 3) if swap is None else swap(y)).reshape(c, -1)
     matrix = xp.zeros((c, n * ((out_h - 1) * pitch + out_w)), dtype=y.dtype)
     _grid_view(matrix, n, out_h, out_w, pitch)[...] = y
     return matrix
@@ -461,6 +462,9 @@ class Conv2d(Function):
             col = col.reshape(x.shape[1] * kh * kw, n * out_h * out_w)
         y = xp.matmul(W.reshape(out_channels, -1), col)
         del col  # the largest temporary: free it before the output is copied
+        swap = fused_op(xp, "swap_leading_axes")
+        if swap is not None and pitch == out_w and (b is None or b.dtype == y.dtype):
+            return swap(y.reshape(out_channels, n, out_h, out_w), b)
         # A contiguous (N, OC, OH, OW) result keeps the elementwise ops and pooling that
         # usually read it next on NumPy's fast paths; the bias is added in the same pass.
         y = _grid_view(y, n, out_h, out_w, pitch)
@@ -500,7 +504,8 @@ class Deconv2d(Function):
         fused = fused_op(xp, "col2im")
         # x sits where the convolution this one transposes puts its output: on its grid.
         pitch, _ = _output_grid(self.outsize[1] + 2 * self.pad[1], h, w, self.stride, fused)
-        col = xp.matmul(W.reshape(in_channels, -1).T, _grid_matrix(x, pitch))
+        swap = fused_op(xp, "swap_leading_axes")
+        col = xp.matmul(W.reshape(in_channels, -1).T, _grid_matrix(x, pitch, swap))
         shape = (n, out_channels, *self.outsize)
         if fused is None:
             y = _add_columns(col, shape, (kh, kw), self.stride, self.pad)
@@ -539,7 +544,7 @@ class Conv2dGradW(Function):
         out_channels, out_h, out_w = gy.shape[1:]
         fused = fused_op(xp, "im2col")
         pitch, _ = _output_grid(w + 2 * self.pad[1], out_h, out_w, self.stride, fused)
-        gy = _grid_matrix(gy, pitch)
+        gy = _grid_matrix(gy, pitch, fused_op(xp, "swap_leading_axes"))
         if fused is None:
             col = _conv_columns(x, self.kernel_size, self.stride, self.pad)
         else:

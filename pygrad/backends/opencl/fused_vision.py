@@ -28,12 +28,14 @@ __all__ = [
     "max_pooling_grad",
     "max_pooling_gather",
     "average_pooling",
+    "swap_leading_axes",
 ]
 
 _INDEX_TYPES = ("char", "int")  # the dtypes of max pooling's argmax (see vision._index_dtype)
 
 _META = kernels._Meta(
-    ["n", "N", "C", "H", "W", "OH", "OW", "kh", "kw", "sh", "sw", "ph", "pw", "divisor"]
+    ["n", "N", "C", "H", "W", "OH", "OW", "kh", "kw", "sh", "sw", "ph", "pw", "divisor", "bias"]
+    + ["bias_off"]
     + ["in_off"]
     + [f"in_st{d}" for d in range(6)]
     # im2col: the four outer axes of the output (size, and per unit step the change of the
@@ -162,6 +164,35 @@ __kernel void NAME(__global T* out, PARAMS, PARAM) {GEOMETRY
 """
 
 
+# The first two axes of an (N, C, H, W) input swapped: a work item copies the row (c, n, y)
+# of the output, adding ``bias[n]`` when asked to (a convolution's output and its bias).
+_SWAP = """
+__kernel void NAME(__global T* out, __global const T* x, __global const T* bias, PARAM) {
+    const long N = META_N, C = META_C, H = META_H, W = META_W;
+    const long item = get_global_id(0);
+    if (item >= ITEMS) return;
+    const long y = item % H, n = item / H % N, c = item / H / N;
+    __global const T* line = x + IN_OFF + n * IN_ST0 + c * IN_ST1 + y * IN_ST2;
+    const long s_w = STEP_W;
+    __global T* o = out + item * W;
+    if (META_BIAS) {
+        const T add = bias[META_BIAS_OFF + n];
+        for (long x0 = 0; x0 < W; x0 += CHUNK) {
+            for (int t = 0; t < CHUNK; ++t) {
+                if (x0 + t < W) o[x0 + t] = line[(x0 + t) * s_w] + add;
+            }
+        }
+    } else {
+        for (long x0 = 0; x0 < W; x0 += CHUNK) {
+            for (int t = 0; t < CHUNK; ++t) {
+                if (x0 + t < W) o[x0 + t] = line[(x0 + t) * s_w];
+            }
+        }
+    }
+}
+"""
+
+
 def _fill(template: str, **snippets) -> str:
     """``template`` with its upper-case placeholders replaced: first the ``snippets`` (which
     may use the others), then the meta fields."""
@@ -169,7 +200,9 @@ def _fill(template: str, **snippets) -> str:
     fields = dict(
         GEOMETRY=_GEOMETRY, PARAM=m.param(), ITEMS=m["n"], IN_OFF=m["in_off"],
         INNER_H=m["inner_h"], INNER_W=m["inner_w"], INNER_ROW=m["inner_row"],
-        INNER_COL=m["inner_col"], DIVISOR=m["divisor"],
+        INNER_COL=m["inner_col"], DIVISOR=m["divisor"], META_BIAS=m["bias"], META_N=m["N"],
+        META_BIAS_OFF=m["bias_off"],
+        META_C=m["C"], META_H=m["H"], META_W=m["W"],
     )  # fmt: skip
     fields.update({f"IN_ST{d}": m[f"in_st{d}"] for d in range(6)})
     for names in (snippets, fields):
@@ -205,6 +238,8 @@ def _source(dtype, float64: bool) -> str:
     # ``divisor`` first (average pooling's gradient; 1 otherwise, which changes nothing).
     # A stride-1 convolution's gradient reads runs of its window matrix: a kernel that knows
     # both unit steps at compile time loads them as vectors instead of gathering them.
+    sources.append(_fill(_SWAP, NAME="swap_leading_axes", STEP_W="IN_ST3"))
+    sources.append(_fill(_SWAP, NAME="swap_leading_axes_unit", STEP_W="1"))
     for name, step_w, s_ow in (("col2im", "sw", "IN_ST5"), ("col2im_unit", "1", "1")):
         sources.append(
             _fill(
@@ -278,7 +313,8 @@ def _source(dtype, float64: bool) -> str:
     return "".join(sources)
 
 
-_KERNELS = ["im2col", "im2col_unit", "col2im", "col2im_unit", "average_pooling"] + [
+_KERNELS = ["im2col", "im2col_unit", "col2im", "col2im_unit", "average_pooling"]
+_KERNELS += ["swap_leading_axes", "swap_leading_axes_unit"] + [
     f"{name}_{index_type}"
     for name in ("max_pooling", "max_pooling_grad", "max_pooling_gather")
     for index_type in _INDEX_TYPES
@@ -428,3 +464,22 @@ def average_pooling(x, kernel_size: tuple, stride: tuple, pad: tuple):
     values = _input(x, _geometry(x.shape, out_hw, kernel_size, stride, pad))
     _run("average_pooling", x.dtype, [y, x], n * c * out_hw[0], values)
     return y
+
+
+@register("swap_leading_axes")
+def swap_leading_axes(x, bias=None):
+    """``x`` of shape ``(N, C, H, W)`` (any strides) as a new contiguous ``(C, N, H, W)`` array,
+    plus ``bias[n]`` along its axis 1 when ``bias`` (of shape ``(N,)`` and ``x``'s dtype) is
+    given: a convolution's ``(OC, N * L)`` product made its ``(N, OC, OH, OW)`` output, or an
+    output made the product's layout."""
+    n, c, h, w = x.shape
+    out = empty_array((c, n, h, w), x.dtype, x._device)
+    values = _input(x, dict(N=n, C=c, H=h, W=w, bias=int(bias is not None)))
+    name = "swap_leading_axes_unit" if x.element_strides[3] == 1 else "swap_leading_axes"
+    if bias is None:
+        bias = x  # not read
+    else:
+        bias = bias.xp.ascontiguousarray(bias)
+        values["bias_off"] = bias.offset
+    _run(name, x.dtype, [out, x, bias], c * n * h, values)
+    return out

@@ -19,6 +19,7 @@ VISION_KERNELS = [
     "max_pooling_grad",
     "max_pooling_gather",
     "average_pooling",
+    "swap_leading_axes",
 ]
 
 
@@ -165,6 +166,20 @@ def test_conv2d_second_order_grads_match_the_cpu(opencl, rng, x_shape, W_shape, 
     arrays = [normal(rng, x_shape), normal(rng, W_shape), normal(rng, W_shape[:1])]
     f = lambda *v: F.conv2d(*v, stride=stride, pad=pad) ** 2  # noqa: E731
     assert_devices_agree(opencl, f, arrays, order=2)
+
+
+def test_conv2d_with_a_bias_of_another_dtype_matches_the_cpu(opencl, rng):
+    arrays = [normal(rng, (2, 3, 6, 5)), normal(rng, (4, 3, 3, 3)), normal(rng, 4, np.float64)]
+    assert_devices_agree(opencl, lambda *v: F.conv2d(*v, pad=1), arrays)
+
+
+def test_conv2d_with_a_bias_that_views_a_larger_array_matches_the_cpu(opencl, rng):
+    x, W, storage = normal(rng, (2, 3, 6, 5)), normal(rng, (4, 3, 3, 3)), normal(rng, 9)
+    results = []
+    for device in ("cpu", opencl):
+        b = to_device(storage, device)[3:7]
+        results.append(to_host(F.conv2d(to_device(x, device), to_device(W, device), b, 1, 1).data))
+    np.testing.assert_allclose(results[1], results[0], **tolerance(np.float32))
 
 
 def test_conv2d_of_a_transposed_view_matches_the_cpu(opencl, rng):
