@@ -3,8 +3,8 @@
 The NumPy path of :mod:`pygrad.functions.vision` reads windows through strided views and
 loops over the ``kh * kw`` kernel offsets in Python; here each of those composites is one
 kernel.  All of them come from one program per dtype (building a program costs more than the
-kernels in it), take their sizes in one struct argument, and read their inputs through any
-strides.  Gradients are gathered per input pixel over the windows that cover it, in the
+kernels in it), take their sizes in one argument (see ``kernels._Meta``), and read their inputs
+through any strides.  Gradients are gathered per input pixel over the windows that cover it, in the
 order of the kernel offsets (the order the NumPy path adds them in), so no atomics are needed
 even when windows overlap.
 
@@ -34,9 +34,8 @@ __all__ = [
 _INDEX_TYPES = ("char", "int")  # the dtypes of max pooling's argmax (see vision._index_dtype)
 
 _META = kernels._Meta(
-    ["n", "N", "C", "H", "W", "OH", "OW", "kh", "kw", "sh", "sw", "ph", "pw", "divisor", "bias"]
-    + ["bias_off"]
-    + ["in_off"]
+    ["n", "N", "C", "H", "W", "OH", "OW", "kh", "kw", "sh", "sw", "ph", "pw", "divisor"]
+    + ["bias", "bias_off", "in_off"]  # swap_leading_axes adds a bias when ``bias`` is 1
     + [f"in_st{d}" for d in range(6)]
     # im2col: the four outer axes of the output (size, and per unit step the change of the
     # window row, the window column and the input position), then the two inner ones.
@@ -197,13 +196,12 @@ def _fill(template: str, **snippets) -> str:
     """``template`` with its upper-case placeholders replaced: first the ``snippets`` (which
     may use the others), then the meta fields."""
     m = _META
-    fields = dict(
-        GEOMETRY=_GEOMETRY, PARAM=m.param(), ITEMS=m["n"], IN_OFF=m["in_off"],
-        INNER_H=m["inner_h"], INNER_W=m["inner_w"], INNER_ROW=m["inner_row"],
-        INNER_COL=m["inner_col"], DIVISOR=m["divisor"], META_BIAS=m["bias"], META_N=m["N"],
-        META_BIAS_OFF=m["bias_off"],
-        META_C=m["C"], META_H=m["H"], META_W=m["W"],
-    )  # fmt: skip
+    fields = dict(GEOMETRY=_GEOMETRY, PARAM=m.param(), ITEMS=m["n"], DIVISOR=m["divisor"])
+    fields.update(IN_OFF=m["in_off"], META_BIAS=m["bias"], META_BIAS_OFF=m["bias_off"])
+    fields.update({f"META_{name}": m[name] for name in ("N", "C", "H", "W")})
+    fields.update(
+        {f"INNER_{name.upper()}": m[f"inner_{name}"] for name in ("h", "w", "row", "col")}
+    )
     fields.update({f"IN_ST{d}": m[f"in_st{d}"] for d in range(6)})
     for names in (snippets, fields):
         # Longest names first, so that no placeholder is replaced inside a longer one.
@@ -218,6 +216,8 @@ def _source(dtype, float64: bool) -> str:
     m = _META
     t = kernels.ctype(dtype)
     f = kernels.ctype(np.result_type(dtype, 1.0))  # average pooling's output, as in NumPy
+    if f == "double" and not float64:
+        f = "float"  # unused: such a device cannot hold the float64 average of integers
     sources = [
         m.typedef(),
         f"typedef {t} T;\ntypedef {f} F;\ntypedef {'double' if float64 else 'float'} REAL;\n",
@@ -234,12 +234,12 @@ def _source(dtype, float64: bool) -> str:
     # the compiler knows only from a kernel of its own: twice as fast.
     sources.append(_fill(_IM2COL, NAME="im2col", OUTER=outer, LOAD="line[q * s_w]"))
     sources.append(_fill(_IM2COL, NAME="im2col_unit", OUTER=outer, LOAD="line[q]"))
+    sources.append(_fill(_SWAP, NAME="swap_leading_axes", STEP_W="IN_ST3"))
+    sources.append(_fill(_SWAP, NAME="swap_leading_axes_unit", STEP_W="1"))
     # col2im: the sum of the (N, C, kh, kw, OH, OW) windows (any strides), each divided by
     # ``divisor`` first (average pooling's gradient; 1 otherwise, which changes nothing).
     # A stride-1 convolution's gradient reads runs of its window matrix: a kernel that knows
     # both unit steps at compile time loads them as vectors instead of gathering them.
-    sources.append(_fill(_SWAP, NAME="swap_leading_axes", STEP_W="IN_ST3"))
-    sources.append(_fill(_SWAP, NAME="swap_leading_axes_unit", STEP_W="1"))
     for name, step_w, s_ow in (("col2im", "sw", "IN_ST5"), ("col2im_unit", "1", "1")):
         sources.append(
             _fill(
@@ -313,8 +313,12 @@ def _source(dtype, float64: bool) -> str:
     return "".join(sources)
 
 
-_KERNELS = ["im2col", "im2col_unit", "col2im", "col2im_unit", "average_pooling"]
-_KERNELS += ["swap_leading_axes", "swap_leading_axes_unit"] + [
+_KERNELS = [
+    f"{name}{variant}"
+    for name in ("im2col", "col2im", "swap_leading_axes")
+    for variant in ("", "_unit")
+]
+_KERNELS += ["average_pooling"] + [
     f"{name}_{index_type}"
     for name in ("max_pooling", "max_pooling_grad", "max_pooling_gather")
     for index_type in _INDEX_TYPES

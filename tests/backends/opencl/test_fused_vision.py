@@ -3,7 +3,6 @@ against the NumPy path: the same pygrad functions on the CPU and on OpenCL give 
 values and gradients, first and second order, for every layout the kernels take."""
 
 import numpy as np
-import pyopencl as cl
 import pytest
 
 import pygrad
@@ -76,8 +75,10 @@ def normal(rng, shape, dtype=np.float32):
 
 
 @pytest.fixture
-def launches(monkeypatch):
+def launches(opencl, monkeypatch):
     """Count the kernels enqueued (through PyOpenCL's call or its enqueue function)."""
+    import pyopencl as cl
+
     count = [0]
     call, enqueue = cl.Kernel.__call__, cl.enqueue_nd_range_kernel
 
