@@ -32,26 +32,22 @@ from pygrad.backends.opencl.kernels import _Meta, collapse, ctype
 __all__ = ["MAX_BATCH_DIMS", "blocking", "supports", "run_gemm"]
 
 MAX_BATCH_DIMS = 4  # collapsed batch axes the kernels decode; more go to the generic kernel
-PACK_GROUP = 64  # work items per group of the packing kernels
+PACK_K = 64  # steps along k that one work item of a packing kernel copies
+RP_MAX = 16  # row panels one work item of the micro-kernel runs through
+MIN_ITEMS = 16  # work items the micro-kernel should have for two cores to share evenly
+SUM_GROUP = 64  # work items per group of the kernel summing split-k partial products
 KC_BYTES = 16384  # one k block of a column panel: KC * NR values fill 16 KiB of L1
 
-_FIELDS = [
-    "M",
-    "N",
-    "K",
-    "KC",
-    "RP",
-    "npa",
-    "npb",
-    "a_off",
-    "a_rs",
-    "a_cs",
-    "b_off",
-    "b_rs",
-    "b_cs",
-    "ap_bst",
-    "bp_bst",
-]
+# The micro-kernel's variants: whether a and b are read in place (True) or packed.
+MICRO_KERNELS = {
+    "gemm_pp": (False, False),
+    "gemm_dp": (True, False),
+    "gemm_pd": (False, True),
+    "gemm_dd": (True, True),
+}
+
+_FIELDS = ["M", "N", "K", "KC", "RP", "npa", "npb", "S", "KS", "total"]
+_FIELDS += ["a_off", "a_rs", "a_cs", "b_off", "b_rs", "b_cs", "ap_bst", "bp_bst"]
 _FIELDS += [f"bshape{d}" for d in range(MAX_BATCH_DIMS)]
 _FIELDS += [f"a_bst{d}" for d in range(MAX_BATCH_DIMS)]
 _FIELDS += [f"b_bst{d}" for d in range(MAX_BATCH_DIMS)]
@@ -104,106 +100,163 @@ def _batch_code(name: str) -> str:
 
 
 def _source(t: str, a_t: str, b_t: str, mr: int, nr: int) -> str:
-    """The program: ``pack_a``, ``pack_b``, ``gemm_packed`` and ``gemm_direct``."""
+    """The program: ``pack_a``, ``pack_b``, ``gemm_packed``, ``gemm_direct`` and
+    ``sum_splits``."""
     m = _META
     v = f"{t}{nr}"
-    head = f"#define MR {mr}\n#define NR {nr}\n" + m.typedef()
+    # PoCL calls its min() and vload/vstore builtins instead of inlining them; a macro and
+    # a vector type of element alignment (plain loads and stores at any address) avoid that.
+    head = (
+        f"#define T {t}\n#define MR {mr}\n#define NR {nr}\n#define PK {PACK_K}\n"
+        "#define MIN(x, y) ((x) < (y) ? (x) : (y))\n"
+        + "".join(
+            f"typedef {u} {u}u{nr} __attribute__((ext_vector_type({nr}), aligned(sizeof({u}))));\n"
+            for u in dict.fromkeys((t, a_t, b_t))
+        )
+        + m.typedef()
+    )
+    # Each packing work item copies PK steps along k of one panel.  The loops are written
+    # once per layout so that the compiler sees unit strides as constants: reading along
+    # the panel (rows of b, or a stored transposed) or along k (a, or b stored transposed).
+    convert_b = "" if b_t == t else f"convert_{t}{nr}"
     pack_a = f"""
-__kernel __attribute__((reqd_work_group_size({PACK_GROUP}, 1, 1)))
-void pack_a(__global {t}* ap, __global const {a_t}* a, {m.param()}) {{
-    const long K = {m["K"]}, M = {m["M"]}, gid = get_global_id(0), batch = get_global_id(1);
-    if (gid >= {m["npa"]} * K) return;
-    const long ip = gid / K, k = gid - ip * K, row0 = ip * MR;
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void pack_a(__global {t}* restrict ap, __global const {a_t}* restrict a, {m.param()}) {{
+    const long M = {m["M"]}, K = {m["K"]}, ip = get_global_id(0), batch = get_global_id(2);
+    const long k0 = get_global_id(1) * PK, k1 = MIN(k0 + PK, K);
+    const long row0 = ip * MR, rows = MIN((long)MR, M - row0);
+    const long rs = {m["a_rs"]}, cs = {m["a_cs"]};
     long a_base = {m["a_off"]};
 {_batch_code("a")}
-    __global const {a_t}* src = a + a_base + k * {m["a_cs"]};
-    const long rs = {m["a_rs"]};
-    __global {t}* dst = ap + batch * {m["ap_bst"]} + gid * MR;
-    if (row0 + MR <= M) {{
-        for (int r = 0; r < MR; ++r) dst[r] = ({t})src[(row0 + r) * rs];
+    __global const {a_t}* restrict src = a + a_base + row0 * rs;
+    __global {t}* restrict dst = ap + batch * {m["ap_bst"]} + ip * MR * K;
+    if (rows == MR && rs == 1) {{
+        for (long k = k0; k < k1; ++k)
+            for (int r = 0; r < MR; ++r) dst[k * MR + r] = ({t})src[k * cs + r];
+    }} else if (cs == 1) {{
+        for (int r = 0; r < MR; ++r) {{
+            if (r < rows) for (long k = k0; k < k1; ++k) dst[k * MR + r] = ({t})src[r * rs + k];
+            else for (long k = k0; k < k1; ++k) dst[k * MR + r] = 0;
+        }}
     }} else {{
-        for (int r = 0; r < MR; ++r) dst[r] = row0 + r < M ? ({t})src[(row0 + r) * rs] : 0;
+        for (long k = k0; k < k1; ++k)
+            for (int r = 0; r < MR; ++r)
+                dst[k * MR + r] = r < rows ? ({t})src[r * rs + k * cs] : 0;
     }}
 }}
 """
     pack_b = f"""
-__kernel __attribute__((reqd_work_group_size({PACK_GROUP}, 1, 1)))
-void pack_b(__global {t}* bp, __global const {b_t}* b, {m.param()}) {{
-    const long K = {m["K"]}, N = {m["N"]}, gid = get_global_id(0), batch = get_global_id(1);
-    if (gid >= {m["npb"]} * K) return;
-    const long jp = gid / K, k = gid - jp * K, col0 = jp * NR;
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void pack_b(__global {t}* restrict bp, __global const {b_t}* restrict b, {m.param()}) {{
+    const long N = {m["N"]}, K = {m["K"]}, jp = get_global_id(0), batch = get_global_id(2);
+    const long k0 = get_global_id(1) * PK, k1 = MIN(k0 + PK, K);
+    const long col0 = jp * NR, cols = MIN((long)NR, N - col0);
+    const long rs = {m["b_rs"]}, cs = {m["b_cs"]};
     long b_base = {m["b_off"]};
 {_batch_code("b")}
-    __global const {b_t}* src = b + b_base + k * {m["b_rs"]};
-    const long cs = {m["b_cs"]};
-    __global {t}* dst = bp + batch * {m["bp_bst"]} + gid * NR;
-    if (col0 + NR <= N) {{
-        for (int c = 0; c < NR; ++c) dst[c] = ({t})src[(col0 + c) * cs];
+    __global const {b_t}* restrict src = b + b_base + col0 * cs;
+    __global {t}* restrict dst = bp + batch * {m["bp_bst"]} + jp * NR * K;
+    if (cols == NR && cs == 1) {{
+        for (long k = k0; k < k1; ++k)
+            *(__global {t}{nr}*)(dst + k * NR) = {convert_b}(*(__global const {b_t}u{nr}*)(src + k * rs));
+    }} else if (rs == 1) {{
+        for (int c = 0; c < NR; ++c) {{
+            if (c < cols) for (long k = k0; k < k1; ++k) dst[k * NR + c] = ({t})src[c * cs + k];
+            else for (long k = k0; k < k1; ++k) dst[k * NR + c] = 0;
+        }}
     }} else {{
-        for (int c = 0; c < NR; ++c) dst[c] = col0 + c < N ? ({t})src[(col0 + c) * cs] : 0;
+        for (long k = k0; k < k1; ++k)
+            for (int c = 0; c < NR; ++c)
+                dst[k * NR + c] = c < cols ? ({t})src[k * rs + c * cs] : 0;
     }}
 }}
 """
     rows = range(mr)
     zero = " ".join(f"{v} c{r} = 0;" for r in rows)
 
-    def kernel(name: str, direct: bool) -> str:
-        if direct:
+    def kernel(name: str, a_direct: bool, b_direct: bool) -> str:
+        setup = []
+        if a_direct:
             # Rows past the edge read the last row again; their results are not stored.
-            setup = [
+            setup += [
                 f"    long a_base = {m['a_off']};",
                 _batch_code("a"),
                 f"    const long a_rs = {m['a_rs']}, a_cs = {m['a_cs']};",
             ]
-            panel = f"            __global const {a_t}* ak = a + a_base + kb * a_cs;\n" + "\n".join(
-                f"            const long o{r} = min(row0 + {r}, M - 1) * a_rs;" for r in rows
-            )
-            element = "({t})ak[o{r}]"
-            advance = "ak += a_cs;"
-            a_type = a_t
+            panel = [f"            __global const {a_t}* ak = a + a_base + kb * a_cs;"]
+            panel += [f"            const long o{r} = MIN(row0 + {r}, M - 1) * a_rs;" for r in rows]
+            element, a_step, a_type = "({t})ak[o{r}]", "ak += a_cs;", a_t
         else:
-            setup = [f"    __global const {t}* a_batch = a + batch * {m['ap_bst']};"]
-            panel = f"            __global const {t}* ak = a_batch + ip * MR * K + kb * MR;"
-            element = "ak[{r}]"
-            advance = "ak += MR;"
-            a_type = t
-        step = [f"                const {v} bv = *(__global const {v}*)bk;"]
-        step += [f"                c{r} += {element.format(t=t, r=r)} * bv;" for r in rows]
+            setup.append(f"    __global const {t}* a_batch = a + batch * {m['ap_bst']};")
+            panel = [f"            __global const {t}* ak = a_batch + ip * MR * K + kb * MR;"]
+            element, a_step, a_type = "ak[{r}]", "ak += MR;", t
+        if b_direct:
+            # Rows of b read in place (unit column stride): one unaligned vector load per
+            # step, or, in a panel cut by the last column, the columns that exist.
+            setup += [
+                f"    long b_base = {m['b_off']};",
+                _batch_code("b"),
+                f"    const long b_rs = {m['b_rs']};",
+                "    __global const T* b_panel = b + b_base + col0;",
+            ]
+            panel.append("            __global const T* bk = b_panel + kb * b_rs;")
+            b_full = f"const {v} bv = *(__global const {t}u{nr}*)bk;"
+            b_edge = f"{v} bv = 0; for (int j = 0; j < cols; ++j) bv[j] = bk[j];"
+            b_step, b_type = "bk += b_rs;", t
+        else:
+            setup.append(
+                f"    __global const {t}* b_panel = b + batch * {m['bp_bst']} + jp * NR * K;"
+            )
+            panel.append("            __global const T* bk = b_panel + kb * NR;")
+            b_full = b_edge = f"const {v} bv = *(__global const {v}*)bk;"
+            b_step, b_type = "bk += NR;", t
+        fma = " ".join(f"c{r} += {element.format(t=t, r=r)} * bv;" for r in rows)
+
+        def loop(load: str) -> str:
+            return (
+                f"for (long k = 0; k < kn; ++k) {{ {load}\n                {fma}\n"
+                f"                {a_step} {b_step} }}"
+            )
+
+        if b_direct:
+            loops = (
+                f"            if (cols == NR) {loop(b_full)}\n" f"            else {loop(b_edge)}"
+            )
+        else:
+            loops = f"            {loop(b_full)}"
         full_store = "\n".join(
-            f"                    {{ __global {t}* p = c_tile + {r} * N; "
-            f"vstore{nr}(kb ? vload{nr}(0, p) + c{r} : c{r}, 0, p); }}"
+            f"                    {{ __global {t}u{nr}* p = (__global {t}u{nr}*)(c_tile + {r} * N);"
+            f" *p = first ? c{r} : *p + c{r}; }}"
             for r in rows
         )
         edge_store = "\n".join(
             f"                    if ({r} < rows) {{ __global {t}* p = c_tile + {r} * N; "
-            f"for (int j = 0; j < cols; ++j) p[j] = (kb ? p[j] : 0) + c{r}[j]; }}"
+            f"for (int j = 0; j < cols; ++j) p[j] = (first ? 0 : p[j]) + c{r}[j]; }}"
             for r in rows
         )
         return f"""
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void {name}(__global {t}* out, __global const {a_type}* a, __global const {t}* bp,
+void {name}(__global T* out, __global const {a_type}* a, __global const {b_type}* b,
             {m.param()}) {{
-    const long M = {m["M"]}, N = {m["N"]}, K = {m["K"]}, KC = {m["KC"]};
-    const long jp = get_global_id(0), batch = get_global_id(2);
+    const long M = {m["M"]}, N = {m["N"]}, K = {m["K"]}, KC = {m["KC"]}, S = {m["S"]};
+    const long jp = get_global_id(0), batch = get_global_id(2) / S;
+    const long split = get_global_id(2) - batch * S;
     const long ip0 = get_global_id(1) * {m["RP"]};
-    const long ip1 = min(ip0 + {m["RP"]}, {m["npa"]});
-    const long col0 = jp * NR, cols = min((long)NR, N - col0);
+    const long ip1 = MIN(ip0 + {m["RP"]}, {m["npa"]});
+    const long col0 = jp * NR, cols = MIN((long)NR, N - col0);
+    const long k_start = split * {m["KS"]}, k_end = MIN(k_start + {m["KS"]}, K);
 {chr(10).join(setup)}
-    __global const {t}* b_panel = bp + batch * {m["bp_bst"]} + jp * NR * K;
-    __global {t}* out_batch = out + batch * M * N;
-    for (long kb = 0; kb < K; kb += KC) {{
-        const long kn = min(KC, K - kb);
+    __global T* out_batch = out + (split * {m["total"]} + batch * M * N);
+    for (long kb = k_start; kb < k_end; kb += KC) {{
+        const long kn = MIN(KC, k_end - kb);
+        const int first = kb == k_start;
         for (long ip = ip0; ip < ip1; ++ip) {{
-            const long row0 = ip * MR, rows = min((long)MR, M - row0);
-{panel}
-            __global const {t}* bk = b_panel + kb * NR;
+            const long row0 = ip * MR, rows = MIN((long)MR, M - row0);
+{chr(10).join(panel)}
             {zero}
-            for (long k = 0; k < kn; ++k) {{
-{chr(10).join(step)}
-                {advance} bk += NR;
-            }}
+{loops}
             {{
-                __global {t}* c_tile = out_batch + row0 * N + col0;
+                __global T* c_tile = out_batch + row0 * N + col0;
                 if (rows == MR && cols == NR) {{
 {full_store}
                 }} else {{
@@ -215,13 +268,30 @@ void {name}(__global {t}* out, __global const {a_type}* a, __global const {t}* b
 }}
 """
 
-    return head + pack_a + pack_b + kernel("gemm_packed", False) + kernel("gemm_direct", True)
+    # The partial products of the S slices of k, summed into the result.
+    sum_splits = f"""
+__kernel __attribute__((reqd_work_group_size({SUM_GROUP}, 1, 1)))
+void sum_splits(__global {t}* out, __global const {t}* parts, {m.param()}) {{
+    const long i = get_global_id(0), total = {m["total"]}, S = {m["S"]};
+    if (i >= total) return;
+    {t} sum = parts[i];
+    for (long s = 1; s < S; ++s) sum += parts[s * total + i];
+    out[i] = sum;
+}}
+"""
+    return (
+        head
+        + pack_a
+        + pack_b
+        + "".join(kernel(name, *how) for name, how in MICRO_KERNELS.items())
+        + sum_splits
+    )
 
 
 def _program(device, t: str, a_t: str, b_t: str, mr: int, nr: int):
     """The four kernels for these types, from one program built once per device."""
     key = ("gemm", t, a_t, b_t, mr, nr)
-    names = ("pack_a", "pack_b", "gemm_packed", "gemm_direct")
+    names = ("pack_a", "pack_b", "sum_splits") + tuple(MICRO_KERNELS)
     extra = [(key + (name,), name) for name in names[1:]]
     first = device.build(key + (names[0],), lambda: _source(t, a_t, b_t, mr, nr), names[0], extra)
     return (first,) + tuple(device.build(key + (name,), None, name) for name in names[1:])
@@ -231,7 +301,9 @@ def _round_up(n: int, step: int) -> int:
     return (n + step - 1) // step * step
 
 
-def run_gemm(device, a, b, out, batch_shape: tuple, a_batch: tuple, b_batch: tuple, pack_a=None):
+def run_gemm(
+    device, a, b, out, batch_shape: tuple, a_batch: tuple, b_batch: tuple, pack_a=None, pack_b=None
+):
     """``out[batch] = a[batch] @ b[batch]`` with packed operands (see the module docstring).
 
     Parameters
@@ -247,10 +319,12 @@ def run_gemm(device, a, b, out, batch_shape: tuple, a_batch: tuple, b_batch: tup
         The broadcast batch shape (at most :data:`MAX_BATCH_DIMS` axes after merging).
     a_batch, b_batch : tuple of int
         Strides (elements) of ``a`` and ``b`` along ``batch_shape``; 0 where broadcast.
-    pack_a : bool, optional
-        Whether ``a`` is packed too.  By default it is, except when it is so short along k
-        that its rows are used once per column panel anyway (``K`` below ``NR``) and packing
-        would only add a pass over it.
+    pack_a, pack_b : bool, optional
+        Whether ``a`` and ``b`` are packed (True) or read in place (False; ``b`` is packed
+        anyway unless its columns are adjacent and of the result's dtype).  By default an
+        operand is packed when its panels are read often enough to repay the copy: ``a``
+        when there are at least three column panels and ``K >= NR``, ``b`` when there are
+        more than two row panels.
 
     Returns
     -------
@@ -275,55 +349,58 @@ def run_gemm(device, a, b, out, batch_shape: tuple, a_batch: tuple, b_batch: tup
     a_st = (0,) * pad + tuple(a_st)
     b_st = (0,) * pad + tuple(b_st)
     npa, npb = (m + mr - 1) // mr, (n + nr - 1) // nr
+    # Packing pays when the packed panels are read many times: a row panel once per column
+    # panel, a column panel once per row panel.  b is read in place only with unit column
+    # stride and the result's dtype (its rows are loaded as vectors).
+    b_in_place = b._strides[-1] == 1 and b.dtype == out.dtype
     if pack_a is None:
-        pack_a = k >= nr
+        pack_a = k >= nr and npb >= 3
+    if pack_b is None:
+        pack_b = not (b_in_place and npa <= 2)
+    pack_b = pack_b or not b_in_place
     kernels = _program(device, t, ctype(a.dtype), ctype(b.dtype), mr, nr)
-    pack_a_kernel, pack_b_kernel, gemm_packed, gemm_direct = kernels
+    pack_a_kernel, pack_b_kernel, sum_splits = kernels[:3]
+    micro_kernels = dict(zip(MICRO_KERNELS, kernels[3:]))
     # A broadcast operand is packed once and every batch item reads the same panels.
     a_items = batch if any(a_st) else 1
     b_items = batch if any(b_st) else 1
     ap_size = npa * mr * k
     bp_size = npb * nr * k
-    # Row panels per work item: as many as keep at least 16 work items for the cores.
-    rp = 8
-    while rp > 1 and npb * ((npa + rp - 1) // rp) * batch < 16:
-        rp //= 2
-    values = [m, n, k, kc, rp, npa, npb, a.offset, a._strides[-2], a._strides[-1]]
-    values += [b.offset, b._strides[-2], b._strides[-1]]
+    tiles = npa * npb * batch
+    # Too few output blocks to keep the cores busy and a long k: k is split into slices
+    # whose partial products are summed afterwards.
+    splits = max(1, min(-(-MIN_ITEMS // tiles), k // (4 * kc)))
+    k_split = -(-k // splits)
+    k_split = -(-k_split // kc) * kc
+    splits = -(-k // k_split)
+    # Row panels per work item: up to RP_MAX, as long as enough work items remain.
+    rp = min(RP_MAX, npa)
+    while rp > 1 and npb * -(-npa // rp) * batch * splits < MIN_ITEMS:
+        rp = (rp + 1) // 2
+    rp = -(-npa // -(-npa // rp))  # the same number of work items, evenly filled
+    total = batch * m * n
+    values = [m, n, k, kc, rp, npa, npb, splits, k_split, total]
+    values += [a.offset, a._strides[-2], a._strides[-1], b.offset, b._strides[-2], b._strides[-1]]
     values += [ap_size if a_items > 1 else 0, bp_size if b_items > 1 else 0]
     values += list(shape) + list(a_st) + list(b_st)
     meta = _Meta.pack(values)
     itemsize = out.dtype.itemsize
     queue = device.queue
-    b_packed = device.allocate(bp_size * b_items * itemsize)
-    pack_b_kernel(
-        queue,
-        (_round_up(npb * k, PACK_GROUP), b_items),
-        (PACK_GROUP, 1),
-        b_packed,
-        b.buffer,
-        meta,
-    )
-    if pack_a:
-        a_packed = device.allocate(ap_size * a_items * itemsize)
-        pack_a_kernel(
-            queue,
-            (_round_up(npa * k, PACK_GROUP), a_items),
-            (PACK_GROUP, 1),
-            a_packed,
-            a.buffer,
-            meta,
-        )
-        micro, a_arg = gemm_packed, a_packed
+    k_chunks = -(-k // PACK_K)
+    if pack_b:
+        b_arg = device.allocate(bp_size * b_items * itemsize)
+        pack_b_kernel(queue, (npb, k_chunks, b_items), (1, 1, 1), b_arg, b.buffer, meta)
     else:
-        micro, a_arg = gemm_direct, a.buffer
-    micro(
-        queue,
-        (npb, (npa + rp - 1) // rp, batch),
-        (1, 1, 1),
-        out.buffer,
-        a_arg,
-        b_packed,
-        meta,
-    )
+        b_arg = b.buffer
+    if pack_a:
+        a_arg = device.allocate(ap_size * a_items * itemsize)
+        pack_a_kernel(queue, (npa, k_chunks, a_items), (1, 1, 1), a_arg, a.buffer, meta)
+    else:
+        a_arg = a.buffer
+    micro = micro_kernels["gemm_" + "dp"[pack_a] + "dp"[pack_b]]
+    target = out.buffer if splits == 1 else device.allocate(splits * total * itemsize)
+    grid = (npb, -(-npa // rp), batch * splits)
+    micro(queue, grid, (1, 1, 1), target, a_arg, b_arg, meta)
+    if splits > 1:
+        sum_splits(queue, (_round_up(total, SUM_GROUP),), (SUM_GROUP,), out.buffer, target, meta)
     return out
