@@ -25,6 +25,8 @@ vectorise across work items, and it compiles a kernel once for its only group si
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from pygrad.backends.opencl.kernels import _Meta, collapse, ctype
@@ -35,6 +37,7 @@ MAX_BATCH_DIMS = 4  # collapsed batch axes the kernels decode; more go to the ge
 PACK_K = 64  # steps along k that one work item of a packing kernel copies
 RP_MAX = 16  # row panels one work item of the micro-kernel runs through
 MIN_ITEMS = 16  # work items the micro-kernel should have for two cores to share evenly
+SMALL = 1 << 18  # products with at most this many multiply-adds are not packed
 SUM_GROUP = 64  # work items per group of the kernel summing split-k partial products
 KC_BYTES = 16384  # one k block of a column panel: KC * NR values fill 16 KiB of L1
 
@@ -288,13 +291,34 @@ void sum_splits(__global {t}* out, __global const {t}* parts, {m.param()}) {{
     )
 
 
-def _program(device, t: str, a_t: str, b_t: str, mr: int, nr: int):
-    """The four kernels for these types, from one program built once per device."""
-    key = ("gemm", t, a_t, b_t, mr, nr)
-    names = ("pack_a", "pack_b", "sum_splits") + tuple(MICRO_KERNELS)
-    extra = [(key + (name,), name) for name in names[1:]]
-    first = device.build(key + (names[0],), lambda: _source(t, a_t, b_t, mr, nr), names[0], extra)
-    return (first,) + tuple(device.build(key + (name,), None, name) for name in names[1:])
+class _Plan(NamedTuple):
+    """What one dtype combination needs on one device: its blocking and kernels."""
+
+    mr: int
+    nr: int
+    kc: int
+    pack_a: object
+    pack_b: object
+    sum_splits: object
+    micro: dict  # MICRO_KERNELS name -> kernel
+
+
+def _plan(device, out_dtype, a_dtype, b_dtype) -> _Plan:
+    """The :class:`_Plan` for these dtypes, its program built on first use and remembered
+    in the device's kernel cache (one lookup per call afterwards)."""
+    key = ("gemm", out_dtype, a_dtype, b_dtype)
+    plan = device.kernels.get(key)
+    if plan is None:
+        t, a_t, b_t = ctype(out_dtype), ctype(a_dtype), ctype(b_dtype)
+        mr, nr, kc = blocking(device, out_dtype)
+        names = ("pack_a", "pack_b", "sum_splits") + tuple(MICRO_KERNELS)
+        extra = [(key + (name,), name) for name in names[1:]]
+        source = lambda: _source(t, a_t, b_t, mr, nr)  # noqa: E731
+        first = device.build(key + (names[0],), source, names[0], extra)
+        rest = [device.build(key + (name,), None, name) for name in names[1:]]
+        plan = _Plan(mr, nr, kc, first, rest[0], rest[1], dict(zip(MICRO_KERNELS, rest[2:])))
+        device.kernels[key] = plan
+    return plan
 
 
 def _round_up(n: int, step: int) -> int:
@@ -324,7 +348,8 @@ def run_gemm(
         anyway unless its columns are adjacent and of the result's dtype).  By default an
         operand is packed when its panels are read often enough to repay the copy: ``a``
         when there are at least three column panels and ``K >= NR``, ``b`` when there are
-        more than two row panels.
+        more than two row panels; neither when the product has at most :data:`SMALL`
+        multiply-adds.
 
     Returns
     -------
@@ -338,12 +363,14 @@ def run_gemm(
     if k == 0:
         out.fill(0)
         return out
-    t = ctype(out.dtype)
-    mr, nr, kc = blocking(device, out.dtype)
+    plan = _plan(device, out.dtype, a.dtype, b.dtype)
+    mr, nr, kc = plan.mr, plan.nr, plan.kc
     shape, (a_st, b_st) = collapse(batch_shape, [a_batch, b_batch])
     if len(shape) > MAX_BATCH_DIMS:
         raise ValueError(f"gemm: {len(shape)} batch axes after merging, at most {MAX_BATCH_DIMS}")
-    batch = int(np.prod(batch_shape, dtype=np.int64))
+    batch = 1
+    for size in batch_shape:
+        batch *= size
     pad = MAX_BATCH_DIMS - len(shape)
     shape = (1,) * pad + tuple(shape)
     a_st = (0,) * pad + tuple(a_st)
@@ -353,14 +380,13 @@ def run_gemm(
     # panel, a column panel once per row panel.  b is read in place only with unit column
     # stride and the result's dtype (its rows are loaded as vectors).
     b_in_place = b._strides[-1] == 1 and b.dtype == out.dtype
+    # Small products are read in place whole: a packing launch would cost more than it saves.
+    small = m * n * k <= SMALL
     if pack_a is None:
-        pack_a = k >= nr and npb >= 3
+        pack_a = k >= nr and npb >= 3 and not small
     if pack_b is None:
-        pack_b = not (b_in_place and npa <= 2)
+        pack_b = not (b_in_place and (npa <= 2 or small))
     pack_b = pack_b or not b_in_place
-    kernels = _program(device, t, ctype(a.dtype), ctype(b.dtype), mr, nr)
-    pack_a_kernel, pack_b_kernel, sum_splits = kernels[:3]
-    micro_kernels = dict(zip(MICRO_KERNELS, kernels[3:]))
     # A broadcast operand is packed once and every batch item reads the same panels.
     a_items = batch if any(a_st) else 1
     b_items = batch if any(b_st) else 1
@@ -389,18 +415,20 @@ def run_gemm(
     k_chunks = -(-k // PACK_K)
     if pack_b:
         b_arg = device.allocate(bp_size * b_items * itemsize)
-        pack_b_kernel(queue, (npb, k_chunks, b_items), (1, 1, 1), b_arg, b.buffer, meta)
+        plan.pack_b(queue, (npb, k_chunks, b_items), (1, 1, 1), b_arg, b.buffer, meta)
     else:
         b_arg = b.buffer
     if pack_a:
         a_arg = device.allocate(ap_size * a_items * itemsize)
-        pack_a_kernel(queue, (npa, k_chunks, a_items), (1, 1, 1), a_arg, a.buffer, meta)
+        plan.pack_a(queue, (npa, k_chunks, a_items), (1, 1, 1), a_arg, a.buffer, meta)
     else:
         a_arg = a.buffer
-    micro = micro_kernels["gemm_" + "dp"[pack_a] + "dp"[pack_b]]
+    micro = plan.micro["gemm_" + "dp"[pack_a] + "dp"[pack_b]]
     target = out.buffer if splits == 1 else device.allocate(splits * total * itemsize)
     grid = (npb, -(-npa // rp), batch * splits)
     micro(queue, grid, (1, 1, 1), target, a_arg, b_arg, meta)
     if splits > 1:
-        sum_splits(queue, (_round_up(total, SUM_GROUP),), (SUM_GROUP,), out.buffer, target, meta)
+        plan.sum_splits(
+            queue, (_round_up(total, SUM_GROUP),), (SUM_GROUP,), out.buffer, target, meta
+        )
     return out
