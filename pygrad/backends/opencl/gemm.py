@@ -37,6 +37,7 @@ MAX_BATCH_DIMS = 4  # collapsed batch axes the kernels decode; more go to the ge
 PACK_K = 64  # steps along k that one work item of a packing kernel copies
 RP_MAX = 16  # row panels one work item of the micro-kernel runs through
 MIN_ITEMS = 16  # work items the micro-kernel should have for two cores to share evenly
+PACK_B_PANELS = 16  # b is read in place (when it can be) for at most this many row panels
 SMALL = 1 << 18  # products with at most this many multiply-adds are not packed
 SUM_GROUP = 64  # work items per group of the kernel summing split-k partial products
 KC_BYTES = 16384  # one k block of a column panel: KC * NR values fill 16 KiB of L1
@@ -122,6 +123,29 @@ def _source(t: str, a_t: str, b_t: str, mr: int, nr: int) -> str:
     # once per layout so that the compiler sees unit strides as constants: reading along
     # the panel (rows of b, or a stored transposed) or along k (a, or b stored transposed).
     convert_b = "" if b_t == t else f"convert_{t}{nr}"
+    # Operands stored along k (a row-major, b transposed) are transposed in blocks of NR
+    # steps: NR-wide vector loads along k, then the rows of the panel built from their
+    # components (shuffles) and stored whole.
+    lane = [f"s{i:x}" for i in range(nr)]
+    a_block = "\n".join(
+        f"            const {a_t}{nr} v{r} = *(__global const {a_t}u{nr}*)(src + {r} * rs + k);"
+        for r in range(mr)
+    )
+    a_block += "\n" + "\n".join(
+        f"            dst[(k + {i}) * MR + {r}] = ({t})v{r}.{lane[i]};"
+        for i in range(nr)
+        for r in range(mr)
+    )
+    b_block = "\n".join(
+        f"            const {b_t}{nr} v{c} = *(__global const {b_t}u{nr}*)(src + {c} * cs + k);"
+        for c in range(nr)
+    )
+    b_block += "\n" + "\n".join(
+        f"            *(__global {t}{nr}*)(dst + (k + {i}) * NR) = ({t}{nr})("
+        + ", ".join(f"({t})v{c}.{lane[i]}" for c in range(nr))
+        + ");"
+        for i in range(nr)
+    )
     pack_a = f"""
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void pack_a(__global {t}* restrict ap, __global const {a_t}* restrict a, {m.param()}) {{
@@ -136,11 +160,13 @@ void pack_a(__global {t}* restrict ap, __global const {a_t}* restrict a, {m.para
     if (rows == MR && rs == 1) {{
         for (long k = k0; k < k1; ++k)
             for (int r = 0; r < MR; ++r) dst[k * MR + r] = ({t})src[k * cs + r];
-    }} else if (cs == 1) {{
-        for (int r = 0; r < MR; ++r) {{
-            if (r < rows) for (long k = k0; k < k1; ++k) dst[k * MR + r] = ({t})src[r * rs + k];
-            else for (long k = k0; k < k1; ++k) dst[k * MR + r] = 0;
+    }} else if (rows == MR && cs == 1) {{
+        long k = k0;
+        for (; k + NR <= k1; k += NR) {{
+{a_block}
         }}
+        for (; k < k1; ++k)
+            for (int r = 0; r < MR; ++r) dst[k * MR + r] = ({t})src[r * rs + k];
     }} else {{
         for (long k = k0; k < k1; ++k)
             for (int r = 0; r < MR; ++r)
@@ -162,11 +188,13 @@ void pack_b(__global {t}* restrict bp, __global const {b_t}* restrict b, {m.para
     if (cols == NR && cs == 1) {{
         for (long k = k0; k < k1; ++k)
             *(__global {t}{nr}*)(dst + k * NR) = {convert_b}(*(__global const {b_t}u{nr}*)(src + k * rs));
-    }} else if (rs == 1) {{
-        for (int c = 0; c < NR; ++c) {{
-            if (c < cols) for (long k = k0; k < k1; ++k) dst[k * NR + c] = ({t})src[c * cs + k];
-            else for (long k = k0; k < k1; ++k) dst[k * NR + c] = 0;
+    }} else if (cols == NR && rs == 1) {{
+        long k = k0;
+        for (; k + NR <= k1; k += NR) {{
+{b_block}
         }}
+        for (; k < k1; ++k)
+            for (int c = 0; c < NR; ++c) dst[k * NR + c] = ({t})src[c * cs + k];
     }} else {{
         for (long k = k0; k < k1; ++k)
             for (int c = 0; c < NR; ++c)
@@ -348,7 +376,7 @@ def run_gemm(
         anyway unless its columns are adjacent and of the result's dtype).  By default an
         operand is packed when its panels are read often enough to repay the copy: ``a``
         when there are at least three column panels and ``K >= NR``, ``b`` when there are
-        more than two row panels; neither when the product has at most :data:`SMALL`
+        more than :data:`PACK_B_PANELS` row panels; neither when the product has at most :data:`SMALL`
         multiply-adds.
 
     Returns
@@ -385,7 +413,7 @@ def run_gemm(
     if pack_a is None:
         pack_a = k >= nr and npb >= 3 and not small
     if pack_b is None:
-        pack_b = not (b_in_place and (npa <= 2 or small))
+        pack_b = not (b_in_place and (npa <= PACK_B_PANELS or small))
     pack_b = pack_b or not b_in_place
     # A broadcast operand is packed once and every batch item reads the same panels.
     a_items = batch if any(a_st) else 1
