@@ -38,6 +38,7 @@ PACK_K = 64  # steps along k that one work item of a packing kernel copies
 RP_MAX = 16  # row panels one work item of the micro-kernel runs through
 MIN_ITEMS = 16  # work items the micro-kernel should have for two cores to share evenly
 PACK_B_PANELS = 16  # b is read in place (when it can be) for at most this many row panels
+PACK_BYTES = 1 << 21  # operands up to this size (L2) are read in place unless transposed
 SMALL = 1 << 18  # products with at most this many multiply-adds are not packed
 SUM_GROUP = 64  # work items per group of the kernel summing split-k partial products
 KC_BYTES = 32768  # one k block of a column panel: KC * NR values fill 32 KiB of L1
@@ -51,7 +52,7 @@ MICRO_KERNELS = {
 }
 
 _FIELDS = ["M", "N", "K", "KC", "RP", "npa", "npb", "S", "KS", "total"]
-_FIELDS += ["a_off", "a_rs", "a_cs", "b_off", "b_rs", "b_cs", "ap_bst", "bp_bst"]
+_FIELDS += ["a_off", "a_rs", "a_cs", "b_off", "b_rs", "b_cs", "b_len", "ap_bst", "bp_bst"]
 _FIELDS += [f"bshape{d}" for d in range(MAX_BATCH_DIMS)]
 _FIELDS += [f"a_bst{d}" for d in range(MAX_BATCH_DIMS)]
 _FIELDS += [f"b_bst{d}" for d in range(MAX_BATCH_DIMS)]
@@ -250,16 +251,15 @@ void pack_b(__global {t}* restrict bp, __global const {b_t}* restrict b, {m.para
             setup += [
                 f"    long b_base = {m['b_off']};",
                 _batch_code("b"),
-                f"    const long b_rs = {m['b_rs']};",
+                f"    const long b_rs = {m['b_rs']}, b_len = {m['b_len']};",
                 "    __global const T* b_panel = b + b_base + col0;",
             ]
             panel.append("            __global const T* bk = b_panel + kb * b_rs;")
             b_full = " ".join(
                 f"const {v} bv{j} = *(__global const {t}u{vw}*)(bk + {j * vw});" for j in vecs
             )
-            b_edge = " ".join(f"{v} bv{j} = 0;" for j in vecs) + " ".join(
-                f" for (int l = 0; l < MIN(VW, cols - {j * vw}); ++l) bv{j}[l] = bk[{j * vw} + l];"
-                for j in vecs
+            b_edge = "for (int l = 0; l < cols; ++l) row[l] = bk[l]; " + " ".join(
+                f"const {v} bv{j} = *(__private {v}*)(row + {j * vw});" for j in vecs
             )
             b_step = "bk += b_rs;"
         else:
@@ -278,14 +278,25 @@ void pack_b(__global {t}* restrict bp, __global const {b_t}* restrict b, {m.para
             for r in rows
         )
 
-        def loop(load: str) -> str:
+        def loop(load: str, count: str = "kn") -> str:
             return (
-                f"for (long k = 0; k < kn; ++k) {{\n                {load}\n{fma}\n"
+                f"for (long k = 0; k < {count}; ++k) {{\n                {load}\n{fma}\n"
                 f"                {a_step} {b_step}\n            }}"
             )
 
         if b_direct:
-            loops = f"            if (cols == NR) {loop(b_full)}\n            else {loop(b_edge)}"
+            # In a panel cut by the last column, full-width rows are still loaded while
+            # they lie inside b's buffer (the extra lanes are computed, never stored); only
+            # the last rows go column by column.
+            loops = (
+                f"            if (cols == NR) {loop(b_full)}\n"
+                "            else {\n"
+                "                const long end = b_len - (b_panel - b) - kb * b_rs - NR;\n"
+                "                const long safe = b_rs > 0 && end >= 0 ? MIN(end / b_rs + 1, kn) : 0;\n"
+                "                for (int l = cols; l < NR; ++l) row[l] = 0;\n"
+                f"            {loop(b_full, 'safe')}\n"
+                f"            {loop(b_edge, 'kn - safe')} }}"
+            )
         else:
             loops = f"            {loop(b_full)}"
         full_store = "\n".join(
@@ -295,12 +306,13 @@ void pack_b(__global {t}* restrict bp, __global const {b_t}* restrict b, {m.para
             for r in rows
             for j in vecs
         )
+        # Blocks cut by the edge go through a private row (vector stores, scalar reads):
+        # picking lanes by a run-time index would spill each lane separately.
         edge_store = "\n".join(
-            f"                    if ({r} < rows) {{ __global {t}* p = c_tile + {r} * N + {j * vw};"
-            f" for (int l = 0; l < MIN(VW, cols - {j * vw}); ++l)"
-            f" p[l] = (first ? 0 : p[l]) + c{r}_{j}[l]; }}"
+            f"                    if ({r} < rows) {{ __global {t}* p = c_tile + {r} * N; "
+            + " ".join(f"*(__private {v}*)(row + {j * vw}) = c{r}_{j};" for j in vecs)
+            + " for (int l = 0; l < cols; ++l) p[l] = (first ? 0 : p[l]) + row[l]; }"
             for r in rows
-            for j in vecs
         )
         return f"""
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
@@ -314,6 +326,8 @@ void {name}(__global T* out, __global const {a_type}* a, __global const T* b, {m
     const long k_start = split * {m["KS"]}, k_end = MIN(k_start + {m["KS"]}, K);
 {chr(10).join(setup)}
     __global T* out_batch = out + (split * {m["total"]} + batch * M * N);
+    {v} row_vectors[{nv}];  /* one block row, for the edges; vector-aligned */
+    __private T* row = (__private T*)row_vectors;
     for (long kb = k_start; kb < k_end; kb += KC) {{
         const long kn = MIN(KC, k_end - kb);
         const int first = kb == k_start;
@@ -403,10 +417,11 @@ def run_gemm(
     pack_a, pack_b : bool, optional
         Whether ``a`` and ``b`` are packed (True) or read in place (False; ``b`` is packed
         anyway unless its columns are adjacent and of the result's dtype).  By default an
-        operand is packed when its panels are read often enough to repay the copy: ``a``
-        when there are at least three column panels and ``K >= NR``, ``b`` when there are
-        more than :data:`PACK_B_PANELS` row panels; neither when the product has at most :data:`SMALL`
-        multiply-adds.
+        operand is packed when its panels are read often enough to repay the copy and it is
+        larger than :data:`PACK_BYTES` (or, for ``a``, stored transposed): ``a`` when
+        there are at least three column panels and ``K >= NR``, ``b`` when there are more
+        than :data:`PACK_B_PANELS` row panels; neither when the product has at most
+        :data:`SMALL` multiply-adds.
 
     Returns
     -------
@@ -433,30 +448,43 @@ def run_gemm(
     a_st = (0,) * pad + tuple(a_st)
     b_st = (0,) * pad + tuple(b_st)
     npa, npb = (m + mr - 1) // mr, (n + nr - 1) // nr
-    # Packing pays when the packed panels are read many times: a row panel once per column
-    # panel, a column panel once per row panel.  b is read in place only with unit column
-    # stride and the result's dtype (its rows are loaded as vectors).
+    # Packing pays when the panels are read many times (a row panel once per column panel,
+    # a column panel once per row panel) from an operand too large to stay in L2, or when a
+    # is stored transposed (read in place, each step along k would touch a new cache line).
+    # Otherwise operands are read in place, which also saves the packing launches that
+    # dominate small products.  b is read in place only with unit column stride and the
+    # result's dtype (its rows are loaded as vectors).
+    itemsize = out.dtype.itemsize
     b_in_place = b._strides[-1] == 1 and b.dtype == out.dtype
-    # Small products are read in place whole: a packing launch would cost more than it saves.
     small = m * n * k <= SMALL
     if pack_a is None:
-        pack_a = k >= nr and npb >= 3 and not small
+        a_transposed = a._strides[-2] == 1 and a._strides[-1] != 1 and m > 1
+        a_large = m * k * itemsize > PACK_BYTES
+        pack_a = k >= nr and npb >= 3 and not small and (a_transposed or a_large)
     if pack_b is None:
-        pack_b = not (b_in_place and (npa <= PACK_B_PANELS or small))
+        reused = npa > PACK_B_PANELS and k * n * itemsize > PACK_BYTES
+        # Read in place, a panel cut by the last column loads its columns one by one at
+        # every step; zero-padded packing spares that where such a panel is much of b.
+        narrow = n % nr != 0 and npb <= 2 and npa > PACK_B_PANELS
+        pack_b = (reused or narrow) and not small
     pack_b = pack_b or not b_in_place
     # A broadcast operand is packed once and every batch item reads the same panels.
     a_items = batch if any(a_st) else 1
     b_items = batch if any(b_st) else 1
     ap_size = npa * mr * k
     bp_size = npb * nr * k
-    tiles = npa * npb * batch
-    # Too few output blocks to keep the cores busy and a long k: k is split into slices
-    # whose partial products are summed afterwards.
-    splits = max(1, min(-(-MIN_ITEMS // tiles), k // (4 * kc)))
+    # Work items: column panels x row blocks (RP_MAX row panels each) x slices of k.  When
+    # that leaves fewer than MIN_ITEMS and k is long, k is split first into slices whose
+    # partial products are summed afterwards (cheap: the result is small next to the
+    # operands); smaller row blocks come second, since each row block reads all of b.
+    items = npb * -(-npa // RP_MAX) * batch
+    splits = 1
+    if items < MIN_ITEMS and k >= 8 * kc:
+        splits = min(-(-MIN_ITEMS // items), k // (4 * kc))
+        k_split = -(-k // splits)
+        k_split = -(-k_split // kc) * kc
+        splits = -(-k // k_split)
     k_split = -(-k // splits)
-    k_split = -(-k_split // kc) * kc
-    splits = -(-k // k_split)
-    # Row panels per work item: up to RP_MAX, as long as enough work items remain.
     rp = min(RP_MAX, npa)
     while rp > 1 and npb * -(-npa // rp) * batch * splits < MIN_ITEMS:
         rp = (rp + 1) // 2
@@ -464,10 +492,10 @@ def run_gemm(
     total = batch * m * n
     values = [m, n, k, kc, rp, npa, npb, splits, k_split, total]
     values += [a.offset, a._strides[-2], a._strides[-1], b.offset, b._strides[-2], b._strides[-1]]
+    values.append(b.buffer.size // b.dtype.itemsize)
     values += [ap_size if a_items > 1 else 0, bp_size if b_items > 1 else 0]
     values += list(shape) + list(a_st) + list(b_st)
     meta = _Meta.pack(values)
-    itemsize = out.dtype.itemsize
     queue = device.queue
     k_chunks = -(-k // PACK_K)
     if pack_b:
