@@ -1,26 +1,30 @@
 """Packed, register-blocked matrix multiply for CPU OpenCL drivers (PoCL).
 
-``run_gemm`` computes ``out[batch] = a[batch] @ b[batch]`` for float32 and float64 the way
-BLAS libraries do on CPUs:
+``run_gemm`` computes ``out[batch] = a[batch] @ b[batch]`` for float32 and float64 results
+the way BLAS libraries do on CPUs:
 
-* **Packing.**  ``b`` is copied into column panels of ``NR`` columns, k-major (the ``NR``
-  values of one row of a panel are adjacent and aligned, so the micro-kernel reads them with
-  one vector load), zero-padded past the last column.  ``a`` is copied into row panels of
-  ``MR`` rows, k-major, zero-padded past the last row, unless it is read in place (see
-  :func:`run_gemm`).  Transposed, strided and broadcast operands are absorbed here: the
-  micro-kernel only ever sees the packed layout.
-* **Micro-kernel.**  One work item keeps an ``MR`` x ``NR`` block of ``out`` in ``MR`` vector
-  registers (``float16`` rows on AVX-512, so 12 rows use 12 of the 32 registers) and adds one
-  outer product per step along k: a broadcast element of ``a`` times the vector row of ``b``.
+* **Micro-kernel.**  One work item keeps an ``MR`` x ``NR`` block of ``out`` in registers
+  (6 x 32 floats on AVX-512: two 64-byte vectors per row, 12 accumulators) and adds one
+  outer product per step along k: six broadcast elements of ``a`` times the two vectors of
+  a row of ``b``.
+* **Packing.**  ``b`` is copied into column panels of ``NR`` columns, k-major (a panel's row
+  is two aligned vectors), zero-padded past the last column; ``a`` into row panels of
+  ``MR`` rows, k-major, zero-padded past the last row.  Transposed, strided and broadcast
+  operands are absorbed here, with loops specialised for unit strides along either axis
+  (operands stored along k are transposed in ``VW`` x ``VW`` blocks).  An operand that fits
+  in L2 (and, for ``a``, is not stored transposed) is read in place instead, which spares
+  the copy and the launch; see :func:`run_gemm` for the rules.
 * **Cache blocking.**  k is walked in blocks of ``KC``; within a block the work item runs
-  through ``RP`` row panels with the same column panel, whose ``KC`` x ``NR`` block stays in
-  L1 while the row panels stream from L2.  The ``out`` block is read back and added to
-  between k blocks.
+  through up to ``RP_MAX`` row panels with the same column panel, whose ``KC`` x ``NR``
+  block stays in L1 while the row panels stream from L2.  The ``out`` block is read back
+  and added to between k blocks.  Products with too few blocks for the cores and a long k
+  (weight gradients of convolutions) split k into slices summed by a last kernel.
 
-The three kernels (pack a, pack b, micro-kernel; the last also in a variant reading ``a`` in
-place) live in one program built once per device and dtype set.  Work groups hold a single
-work item: PoCL then compiles the explicit vector code as written instead of trying to
-vectorise across work items, and it compiles a kernel once for its only group size.
+The kernels (pack a, pack b, four micro-kernel variants for packed or in-place operands,
+and the split-k sum) live in one program built once per device and dtype set.  The packing
+and micro-kernels run in work groups of a single work item: PoCL then compiles the
+explicit vector code as written instead of vectorising across work items, and compiles
+each kernel once, for its only group size.
 """
 
 from __future__ import annotations

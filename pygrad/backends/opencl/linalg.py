@@ -1,5 +1,7 @@
-"""Products of the OpenCL array module: matmul (tiled kernel, batched, broadcast), and dot,
-tensordot, inner, outer and einsum expressed through it with views and reshapes."""
+"""Products of the OpenCL array module: matmul (batched, broadcast; float results on CPU
+devices go through the packed kernels of :mod:`.gemm`, the rest through the generic kernel of
+:mod:`.kernels`), and dot, tensordot, inner, outer and einsum expressed through it with views
+and reshapes."""
 
 from __future__ import annotations
 
