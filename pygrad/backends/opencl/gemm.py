@@ -4,9 +4,9 @@
 the way BLAS libraries do on CPUs:
 
 * **Micro-kernel.**  One work item keeps an ``MR`` x ``NR`` block of ``out`` in registers
-  (6 x 32 floats on AVX-512: two 64-byte vectors per row, 12 accumulators) and adds one
-  outer product per step along k: six broadcast elements of ``a`` times the two vectors of
-  a row of ``b``.
+  (6 x 32 floats on AVX-512: two 64-byte vectors per row, which PoCL's LLVM emits as 24
+  of the 32 256-bit registers) and adds one outer product per step along k: six broadcast
+  elements of ``a`` times the two vectors of a row of ``b``.
 * **Packing.**  ``b`` is copied into column panels of ``NR`` columns, k-major (a panel's row
   is two aligned vectors), zero-padded past the last column; ``a`` into row panels of
   ``MR`` rows, k-major, zero-padded past the last row.  Transposed, strided and broadcast
@@ -80,11 +80,12 @@ def blocking(device, dtype) -> Blocking:
     """The :class:`Blocking` for ``dtype`` on ``device``.
 
     Vectors are 64 bytes.  Where the device's native vectors are that wide (AVX-512, 32
-    registers) a block row takes two of them, 6 x 32 floats in 12 accumulators: two vector
-    loads of b and six broadcasts of a feed twelve multiply-adds, against thirteen loads for
-    twelve with 12 x 16 blocks (measured 20-30% faster on PoCL).  Narrower native vectors
-    (AVX2, 16 registers) take one 64-byte vector (two registers) per row.  A k block of a
-    column panel fills 32 KiB of L1.
+    registers) a block row takes two of them, 6 x 32 floats: per step two vector loads of b
+    and six broadcasts of a feed the block, against thirteen loads for the same work with
+    12 x 16 blocks (the micro-kernel measured about 20% faster on PoCL; its LLVM splits each
+    64-byte vector into two 256-bit registers, and forcing 512-bit code gained nothing
+    here).  Narrower native vectors (AVX2, 16 registers) take one 64-byte vector (two
+    registers) per row.  A k block of a column panel fills 32 KiB of L1.
     """
     itemsize = np.dtype(dtype).itemsize
     vw = 64 // itemsize
