@@ -175,3 +175,25 @@ def test_result_is_overwritten_not_accumulated(xp, rng):
     a_dev, b_dev = xp.asarray(a), xp.asarray(b)
     for _ in range(3):  # reused pool buffers hold the previous result
         check(a_dev @ b_dev, a @ b)
+
+
+@pytest.mark.parametrize("pack_b", [True, False])
+def test_views_of_b_read_in_place_or_packed(xp, rng, pack_b):
+    """Reversed rows, broadcast rows and a last column panel that ends at the buffer's end
+    (read full width only where that stays inside the buffer)."""
+    from pygrad.backends.opencl import gemm
+
+    device = xp.get_device()
+    a_host = normal(rng, (20, 45))
+    b_full = normal(rng, (45, 37))
+    row = normal(rng, (37,))
+    cases = [
+        (b_full, b_full),
+        (xp.asarray(b_full)[::-1], b_full[::-1]),
+        (xp.broadcast_to(xp.asarray(row), (45, 37)), np.broadcast_to(row, (45, 37))),
+    ]
+    for i, (b, b_host) in enumerate(cases):
+        b = xp.asarray(b) if i == 0 else b
+        out = xp.empty((20, 37), np.float32)
+        gemm.run_gemm(device, xp.asarray(a_host), b, out, (), (), (), pack_a=False, pack_b=pack_b)
+        check(out, a_host @ b_host)
