@@ -41,7 +41,7 @@ MAX_BATCH_DIMS = 4  # collapsed batch axes the kernels decode; more go to the ge
 PACK_K = 64  # steps along k that one work item of a packing kernel copies
 RP_MAX = 16  # row panels one work item of the micro-kernel runs through
 MIN_ITEMS = 16  # work items the micro-kernel should have for two cores to share evenly
-PACK_B_PANELS = 16  # b is read in place (when it can be) for at most this many row panels
+PACK_B_PANELS = 16  # a narrow b cut by its last column is packed for more row panels
 PACK_BYTES = 1 << 21  # operands up to this size (L2) are read in place unless transposed
 SMALL = 1 << 18  # products with at most this many multiply-adds are not packed
 SUM_GROUP = 64  # work items per group of the kernel summing split-k partial products
@@ -424,9 +424,10 @@ def run_gemm(
         anyway unless its columns are adjacent and of the result's dtype).  By default an
         operand is packed when its panels are read often enough to repay the copy and it is
         larger than :data:`PACK_BYTES` (or, for ``a``, stored transposed): ``a`` when
-        there are at least three column panels and ``K >= NR``, ``b`` when there are more
-        than :data:`PACK_B_PANELS` row panels; neither when the product has at most
-        :data:`SMALL` multiply-adds.
+        there are at least three column panels and ``K >= NR``, ``b`` when more than two
+        row blocks of work items read it (or when a panel cut by the last column is much of
+        a narrow ``b`` used by more than :data:`PACK_B_PANELS` row panels); neither when the
+        product has at most :data:`SMALL` multiply-adds.
 
     Returns
     -------
@@ -453,31 +454,6 @@ def run_gemm(
     a_st = (0,) * pad + tuple(a_st)
     b_st = (0,) * pad + tuple(b_st)
     npa, npb = (m + mr - 1) // mr, (n + nr - 1) // nr
-    # Packing pays when the panels are read many times (a row panel once per column panel,
-    # a column panel once per row panel) from an operand too large to stay in L2, or when a
-    # is stored transposed (read in place, each step along k would touch a new cache line).
-    # Otherwise operands are read in place, which also saves the packing launches that
-    # dominate small products.  b is read in place only with unit column stride and the
-    # result's dtype (its rows are loaded as vectors).
-    itemsize = out.dtype.itemsize
-    b_in_place = b._strides[-1] == 1 and b.dtype == out.dtype
-    small = m * n * k <= SMALL
-    if pack_a is None:
-        a_transposed = a._strides[-2] == 1 and a._strides[-1] != 1 and m > 1
-        a_large = m * k * itemsize > PACK_BYTES
-        pack_a = k >= nr and npb >= 3 and not small and (a_transposed or a_large)
-    if pack_b is None:
-        reused = npa > PACK_B_PANELS and k * n * itemsize > PACK_BYTES
-        # Read in place, a panel cut by the last column loads its columns one by one at
-        # every step; zero-padded packing spares that where such a panel is much of b.
-        narrow = n % nr != 0 and npb <= 2 and npa > PACK_B_PANELS
-        pack_b = (reused or narrow) and not small
-    pack_b = pack_b or not b_in_place
-    # A broadcast operand is packed once and every batch item reads the same panels.
-    a_items = batch if any(a_st) else 1
-    b_items = batch if any(b_st) else 1
-    ap_size = npa * mr * k
-    bp_size = npb * nr * k
     # Work items: column panels x row blocks (RP_MAX row panels each) x slices of k.  When
     # that leaves fewer than MIN_ITEMS and k is long, k is split first into slices whose
     # partial products are summed afterwards (cheap: the result is small next to the
@@ -494,6 +470,32 @@ def run_gemm(
     while rp > 1 and npb * -(-npa // rp) * batch * splits < MIN_ITEMS:
         rp = (rp + 1) // 2
     rp = -(-npa // -(-npa // rp))  # the same number of work items, evenly filled
+    # Packing pays when the panels are read many times (a row panel once per column panel,
+    # a column panel once per row block) from an operand too large to stay in L2, or when a
+    # is stored transposed (read in place, each step along k would touch a new cache line).
+    # Otherwise operands are read in place, which also saves the packing launches that
+    # dominate small products.  b is read in place only with unit column stride and the
+    # result's dtype (its rows are loaded as vectors).
+    itemsize = out.dtype.itemsize
+    b_in_place = b._strides[-1] == 1 and b.dtype == out.dtype
+    small = m * n * k <= SMALL
+    if pack_a is None:
+        a_transposed = a._strides[-2] == 1 and a._strides[-1] != 1 and m > 1
+        a_large = m * k * itemsize > PACK_BYTES
+        pack_a = k >= nr and npb >= 3 and not small and (a_transposed or a_large)
+    if pack_b is None:
+        # A column panel's k block is read from memory once per row block.
+        reused = -(-npa // rp) > 2 and k * n * itemsize > PACK_BYTES
+        # Read in place, a panel cut by the last column loads its columns one by one at
+        # every step; zero-padded packing spares that where such a panel is much of b.
+        narrow = n % nr != 0 and npb <= 2 and npa > PACK_B_PANELS
+        pack_b = (reused or narrow) and not small
+    pack_b = pack_b or not b_in_place
+    # A broadcast operand is packed once and every batch item reads the same panels.
+    a_items = batch if any(a_st) else 1
+    b_items = batch if any(b_st) else 1
+    ap_size = npa * mr * k
+    bp_size = npb * nr * k
     total = batch * m * n
     values = [m, n, k, kc, rp, npa, npb, splits, k_split, total]
     values += [a.offset, a._strides[-2], a._strides[-1], b.offset, b._strides[-2], b._strides[-1]]
