@@ -156,15 +156,23 @@ def _source(t: str, a_t: str, b_t: str, blk: Blocking) -> str:
         for i in range(vw)
         for r in range(mr)
     )
+    # One vector of the panel's row at a time: VW columns loaded, VW rows built, which keeps
+    # half as many values live as loading all NR columns first.
     b_block = "\n".join(
-        f"            const {b_t}{vw} v{c} = *(__global const {b_t}u{vw}*)(src + {c} * cs + k);"
-        for c in range(nr)
-    )
-    b_block += "\n" + "\n".join(
-        f"            *(__global {v}*)(dst + (k + {i}) * NR + {j * vw}) = ({v})("
-        + ", ".join(f"({t})v{j * vw + c}.{lane[i]}" for c in range(vw))
-        + ");"
-        for i in range(vw)
+        "            {\n"
+        + "\n".join(
+            f"            const {b_t}{vw} v{c} = "
+            f"*(__global const {b_t}u{vw}*)(src + {j * vw + c} * cs + k);"
+            for c in range(vw)
+        )
+        + "\n"
+        + "\n".join(
+            f"            *(__global {v}*)(dst + (k + {i}) * NR + {j * vw}) = ({v})("
+            + ", ".join(f"({t})v{c}.{lane[i]}" for c in range(vw))
+            + ");"
+            for i in range(vw)
+        )
+        + "\n            }"
         for j in range(nv)
     )
     convert_b = "" if b_t == t else f"convert_{v}"
