@@ -1,11 +1,13 @@
-"""Products of the OpenCL array module: matmul (tiled kernel, batched, broadcast), and dot,
-tensordot, inner, outer and einsum expressed through it with views and reshapes."""
+"""Products of the OpenCL array module: matmul (batched, broadcast; float results on CPU
+devices go through the packed kernels of :mod:`.gemm`, the rest through the generic kernel of
+:mod:`.kernels`), and dot, tensordot, inner, outer and einsum expressed through it with views
+and reshapes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pygrad.backends.opencl import kernels
+from pygrad.backends.opencl import gemm, kernels
 from pygrad.backends.opencl.array import empty_array, ndarray, reshape_view
 from pygrad.backends.opencl.reductions import sum as _sum
 from pygrad.backends.opencl.runtime import missing_call as _missing_call
@@ -71,6 +73,16 @@ def matmul(a, b) -> ndarray:
     out = empty_array(batch_shape + (m, n), out_dtype, a._device)
     if a2.shape[-1] == 0:
         out.fill(0)
+    elif gemm.supports(a._device, a2, b2, out):
+        gemm.run_gemm(
+            a._device,
+            a2,
+            b2,
+            out,
+            batch_shape,
+            _batch_strides(a2, batch_shape),
+            _batch_strides(b2, batch_shape),
+        )
     else:
         kernels.run_matmul(
             a._device,
