@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pygrad.backends.opencl.kernels import _Meta, collapse, ctype
+from pygrad.backends.opencl.kernels import _Meta, collapse, ctype, launch
 
 __all__ = ["MAX_BATCH_DIMS", "Blocking", "blocking", "supports", "run_gemm"]
 
@@ -511,24 +511,22 @@ def run_gemm(
     values += [ap_size if a_items > 1 else 0, bp_size if b_items > 1 else 0]
     values += list(shape) + list(a_st) + list(b_st)
     meta = _Meta.pack(values)
-    queue = device.queue
     k_chunks = -(-k // PACK_K)
     if pack_b:
         b_arg = device.allocate(bp_size * b_items * itemsize)
-        plan.pack_b(queue, (npb, k_chunks, b_items), (1, 1, 1), b_arg, b.buffer, meta)
+        launch(plan.pack_b, device, (npb, k_chunks, b_items), (1, 1, 1), [b_arg, b.buffer, meta])
     else:
         b_arg = b.buffer
     if pack_a:
         a_arg = device.allocate(ap_size * a_items * itemsize)
-        plan.pack_a(queue, (npa, k_chunks, a_items), (1, 1, 1), a_arg, a.buffer, meta)
+        launch(plan.pack_a, device, (npa, k_chunks, a_items), (1, 1, 1), [a_arg, a.buffer, meta])
     else:
         a_arg = a.buffer
     micro = plan.micro["gemm_" + "dp"[pack_a] + "dp"[pack_b]]
     target = out.buffer if splits == 1 else device.allocate(splits * total * itemsize)
     grid = (npb, -(-npa // rp), batch * splits)
-    micro(queue, grid, (1, 1, 1), target, a_arg, b_arg, meta)
+    launch(micro, device, grid, (1, 1, 1), [target, a_arg, b_arg, meta])
     if splits > 1:
-        plan.sum_splits(
-            queue, (_round_up(total, SUM_GROUP),), (SUM_GROUP,), out.buffer, target, meta
-        )
+        global_size = (_round_up(total, SUM_GROUP),)
+        launch(plan.sum_splits, device, global_size, (SUM_GROUP,), [out.buffer, target, meta])
     return out
