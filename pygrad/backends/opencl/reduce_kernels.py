@@ -1,0 +1,420 @@
+"""Parallel reductions for the OpenCL array module: one program per operation and dtypes, three
+first-stage strategies chosen per call, and a second stage that merges partial results.
+
+A reduction maps each output element to the elements of the reduced axes.  After dropping
+size-1 axes and merging contiguous ones, the layout decides the kernel:
+
+* **rows** -- the innermost reduced axis is contiguous (row sums, totals, per-channel sums of
+  NCHW data): a work item walks a contiguous run with ``LANES`` independent accumulators,
+  which the compiler turns into vector code.  Long reductions with few outputs are split into
+  pieces, one work item each, whose partial results a second kernel merges.
+* **columns** -- the innermost *kept* axis is contiguous (column sums): a work item keeps
+  ``LANES`` neighbouring outputs in registers and reads ``LANES`` contiguous elements per
+  reduced position.  The reduced range is cut into chunks of a few dozen positions, so that
+  work items running one after another read neighbouring memory, and a second kernel merges
+  the chunks.
+* **strided rows** -- anything else: the rows kernel with a run-time stride.
+
+Every size and stride is a run-time field of one struct argument (:class:`kernels._Meta`),
+so one compiled program serves every shape; work items run in groups of one (PoCL compiles a
+kernel again for every work-group size, and on a CPU a work item is a loop anyway).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from pygrad.backends.opencl.kernels import C_TYPES, MAX_DIMS, _Meta, _padded, _preamble, collapse
+from pygrad.backends.opencl.kernels import ctype as _ctype
+
+__all__ = ["LANES", "ReduceOp", "run_reduction"]
+
+LANES = 16  # accumulators per work item: four AVX-512 registers of doubles
+ROW_ITEMS = 256  # work items a large reduction is spread over (both cores, load balance)
+ITEM_ELEMENTS = 16384  # fewer elements per work item than this do not pay for one
+COLUMN_CHUNK = 64  # reduced positions per column work item on data larger than the caches
+MAX_ITEMS = 16384
+_LARGE = 1 << 21  # elements: beyond the caches, where the order of reads matters
+
+_SIZES = {name: np.dtype(dtype).itemsize for dtype, name in C_TYPES.items()}
+
+
+class ReduceOp(NamedTuple):
+    """C snippets of one reduction.
+
+    Attributes
+    ----------
+    value_type : str
+        C type each element is converted to before ``step`` sees it as ``v``.
+    states : tuple of (name, ctype, init)
+        The accumulator variables; ``init`` may read ``first`` (the first element a work
+        item reduces, as ``value_type``) and ``first_r`` (its position).  The first state is
+        the value partial results keep; an ``argmax`` keeps its index as a second state.
+    step : str
+        Statement folding element ``v`` at position ``r`` (C order in the reduced axes) into
+        the states.
+    combine : str
+        Statement merging another work item's states, named ``p_<name>``, into the states;
+        the result must not depend on the order partial results are merged in, beyond
+        rounding.
+    final : str
+        Expression of the states stored in the output; may read ``count``, the number of
+        reduced elements.
+    ordered : bool
+        Whether positions matter (arg reductions): the reduced axes then keep their order.
+    """
+
+    value_type: str
+    states: tuple
+    step: str
+    combine: str
+    final: str
+    ordered: bool = False
+
+
+# --- source -------------------------------------------------------------------------------------
+_HELPERS = r"""
+inline long _red_offset(long index, const int ndim, const long* shape, const long* strides) {
+    long offset = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+        const long c = index % shape[d];
+        index /= shape[d];
+        offset += c * strides[d];
+    }
+    return offset;
+}
+inline long _red_start(long index, const int ndim, const long* shape, const long* strides,
+                       long* position) {
+    long offset = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+        position[d] = index % shape[d];
+        index /= shape[d];
+        offset += position[d] * strides[d];
+    }
+    return offset;
+}
+inline long _red_advance(long offset, const int ndim, const long* shape, const long* strides,
+                         long* position) {
+    for (int d = ndim - 1; d >= 0; --d) {
+        offset += strides[d];
+        if (++position[d] < shape[d]) return offset;
+        offset -= strides[d] * shape[d];
+        position[d] = 0;
+    }
+    return offset;
+}
+"""
+
+
+def _dims_fields(prefix: str, max_dims: int) -> list:
+    return (
+        [f"{prefix}dim"]
+        + [f"{prefix}shape{d}" for d in range(max_dims)]
+        + [f"{prefix}st{d}" for d in range(max_dims)]
+    )
+
+
+def _dims_values(shape: tuple, strides: tuple, max_dims: int) -> list:
+    return [len(shape)] + _padded(shape, max_dims) + _padded(strides, max_dims)
+
+
+def _dims_args(meta: _Meta, prefix: str) -> str:
+    """The ``ndim, shape, strides`` arguments of the helpers for the axes under ``prefix``."""
+    return (
+        f"(int){meta[prefix + 'dim']}, &meta.v[{meta.index[prefix + 'shape0']}], "
+        f"&meta.v[{meta.index[prefix + 'st0']}]"
+    )
+
+
+def _row_meta(max_dims: int) -> _Meta:
+    fields = ["n_items", "n_out", "count", "final", "x_off", "G", "P", "span", "L", "ist"]
+    return _Meta(fields + _dims_fields("k", max_dims) + _dims_fields("r", max_dims))
+
+
+def _column_meta(max_dims: int) -> _Meta:
+    fields = ["n_items", "n_out", "count", "final", "x_off", "kin", "ntile", "nko", "rchunk"]
+    return _Meta(fields + _dims_fields("k", max_dims) + _dims_fields("r", max_dims))
+
+
+def _partials_meta() -> _Meta:
+    return _Meta(["n_out", "count", "np", "so", "sp"])
+
+
+class _Code:
+    """C fragments of one operation: declarations, loads and stores of the lane states."""
+
+    def __init__(self, op: ReduceOp, in_ctype: str, out_ctype: str):
+        self.op, self.in_ctype, self.out_ctype = op, in_ctype, out_ctype
+        self.names = [name for name, _, _ in op.states]
+
+    def params(self) -> str:
+        states = ", ".join(f"__global {t}* part_{name}" for name, t, _ in self.op.states)
+        return f"__global {self.out_ctype}* out, {states}"
+
+    def declare(self, lanes: str) -> str:
+        return " ".join(f"{t} st_{name}[{lanes}];" for name, t, _ in self.op.states)
+
+    def init(self, lane: str) -> str:
+        return " ".join(f"st_{name}[{lane}] = {init};" for name, _, init in self.op.states)
+
+    def load(self, lane: str) -> str:
+        return " ".join(f"{t} {name} = st_{name}[{lane}];" for name, t, _ in self.op.states)
+
+    def save(self, lane: str) -> str:
+        return " ".join(f"st_{name}[{lane}] = {name};" for name in self.names)
+
+    def step(self, lane: str, value: str, position: str) -> str:
+        """Fold ``value`` at ``position`` into lane ``lane``."""
+        vt = self.op.value_type
+        return (
+            f"{{ {self.load(lane)} const {vt} v = ({vt})({value}); const long at = {position};"
+            f" {{ const long r = at; {self.op.step} }} {self.save(lane)} }}"
+        )
+
+    def merge(self, lane: str, other: str) -> str:
+        """Merge lane ``other`` into lane ``lane``."""
+        others = " ".join(
+            f"const {t} p_{name} = st_{name}[{other}];" for name, t, _ in self.op.states
+        )
+        return f"{{ {self.load(lane)} {others} {self.op.combine} {self.save(lane)} }}"
+
+    def merge_lanes(self, width: str) -> str:
+        """Merge lanes ``1..width-1`` into lane 0, pairwise (better rounding than in a row)."""
+        return (
+            f"for (int w = {LANES} / 2; w > 0; w /= 2)\n"
+            f"            for (int k = 0; k < w; ++k) if (k + w < {width}) {self.merge('k', 'k + w')}"
+        )
+
+    def store(self, lane: str, o: str, partial_index: str, final: str) -> str:
+        """Store lane ``lane`` as output ``o`` when ``final`` holds, else as a partial result."""
+        parts = " ".join(f"part_{name}[{partial_index}] = {name};" for name in self.names)
+        return (
+            f"{{ {self.load(lane)} if ({final}) out[{o}] = ({self.out_ctype})({self.op.final});"
+            f" else {{ {parts} }} }}"
+        )
+
+
+def _rows_kernel(code: _Code, name: str, contiguous: bool, max_dims: int) -> str:
+    meta = _row_meta(max_dims)
+    stride = "" if contiguous else f" * {meta['ist']}"
+    lanes = "\n".join(
+        f"                {code.step(str(k), f'px[(i + {k}){stride}]', f'r + {k}')}"
+        for k in range(LANES)
+    )
+    return f"""
+__kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.param()}) {{
+    const long item = get_global_id(0);
+    if (item >= {meta['n_items']}) return;
+    const long count = {meta['count']}, G = {meta['G']}, P = {meta['P']}, L = {meta['L']};
+    const long p = item % P, o_begin = item / P * G;
+    const long o_end = min(o_begin + G, {meta['n_out']});
+    const long r_begin = p * {meta['span']}, r_end = min(r_begin + {meta['span']}, count);
+    for (long o = o_begin; o < o_end; ++o) {{
+        const long base = {meta['x_off']} + _red_offset(o, {_dims_args(meta, 'k')});
+        long position[{max_dims}];
+        long q = r_begin / L, i = r_begin - q * L;
+        long run = base + _red_start(q, {_dims_args(meta, 'r')}, position);
+        const {code.op.value_type} first = ({code.op.value_type})x[run + i{stride}];
+        const long first_r = r_begin;
+        {code.declare(str(LANES))}
+        for (int k = 0; k < {LANES}; ++k) {{ {code.init('k')} }}
+        long r = r_begin;
+        while (r < r_end) {{
+            __global const {code.in_ctype}* px = x + run;
+            const long e = min(L, i + (r_end - r));
+            for (; i + {LANES} <= e; i += {LANES}, r += {LANES}) {{
+{lanes}
+            }}
+            for (; i < e; ++i, ++r) {code.step('0', f'px[i{stride}]', 'r')}
+            i = 0;
+            run = _red_advance(run, {_dims_args(meta, 'r')}, position);
+        }}
+        {code.merge_lanes(str(LANES))}
+        {code.store('0', 'o', 'o * P + p', meta['final'])}
+    }}
+}}
+"""
+
+
+def _columns_kernel(code: _Code, name: str, max_dims: int) -> str:
+    meta = _column_meta(max_dims)
+
+    store = code.store("k", "o0 + k", f"chunk * {meta['n_out']} + o0 + k", meta["final"])
+
+    def loop(width: str) -> str:
+        return f"""
+        for (int k = 0; k < {width}; ++k) {{
+            const {code.op.value_type} first = ({code.op.value_type})px[k];
+            {code.init('k')}
+        }}
+        for (long r = r_begin; r < r_end; ++r) {{
+            for (int k = 0; k < {width}; ++k) {code.step('k', 'px[k]', 'r')}
+            px += _red_advance(0, {_dims_args(meta, 'r')}, position);
+        }}"""
+
+    return f"""
+__kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.param()}) {{
+    const long item = get_global_id(0);
+    if (item >= {meta['n_items']}) return;
+    const long count = {meta['count']}, kin = {meta['kin']}, ntile = {meta['ntile']};
+    const long tile = item % ntile, rest = item / ntile;
+    const long ko = rest % {meta['nko']}, chunk = rest / {meta['nko']};
+    const long col0 = tile * {LANES}, width = min((long){LANES}, kin - col0);
+    const long r_begin = chunk * {meta['rchunk']};
+    const long r_end = min(r_begin + {meta['rchunk']}, count);
+    const long first_r = r_begin;
+    long position[{max_dims}];
+    __global const {code.in_ctype}* px = x + {meta['x_off']} + col0
+        + _red_offset(ko, {_dims_args(meta, 'k')})
+        + _red_start(r_begin, {_dims_args(meta, 'r')}, position);
+    {code.declare(str(LANES))}
+    if (width == {LANES}) {{{loop(str(LANES))}
+    }} else {{{loop('width')}
+    }}
+    const long o0 = ko * kin + col0;
+    for (int k = 0; k < width; ++k) {store}
+}}
+"""
+
+
+def _partials_kernel(code: _Code, name: str) -> str:
+    meta = _partials_meta()
+    loads = " ".join(f"{t} {n} = part_{n}[at];" for n, t, _ in code.op.states)  # the first partial
+    others = " ".join(f"const {t} p_{n} = part_{n}[at];" for n, t, _ in code.op.states)
+    states = ", ".join(f"__global const {t}* part_{n}" for n, t, _ in code.op.states)
+    return f"""
+__kernel void {name}(__global {code.out_ctype}* out, {states}, {meta.param()}) {{
+    const long o = get_global_id(0);
+    if (o >= {meta['n_out']}) return;
+    const long count = {meta['count']}, np = {meta['np']}, sp = {meta['sp']};
+    long at = o * {meta['so']};
+    {loads}
+    for (long p = 1; p < np; ++p) {{
+        at += sp;
+        {{ {others} {code.op.combine} }}
+    }}
+    out[o] = ({code.out_ctype})({code.op.final});
+}}
+"""
+
+
+_NAMES = ("reduce_rows", "reduce_rows_strided", "reduce_columns", "reduce_partials")
+
+
+def _program(device, op: ReduceOp, in_ctype: str, out_ctype: str, max_dims: int, name: str):
+    """Kernel ``name`` of the program of ``op`` for these types, built on first use."""
+    key = ("reduction", op, in_ctype, out_ctype, max_dims)
+    code = _Code(op, in_ctype, out_ctype)
+
+    def source():
+        meta_types = {m.size: m for m in (_row_meta(max_dims), _column_meta(max_dims))}
+        meta_types[_partials_meta().size] = _partials_meta()
+        return (
+            _preamble(device)
+            + "".join(m.typedef() for m in meta_types.values())
+            + _HELPERS
+            + _rows_kernel(code, "reduce_rows", True, max_dims)
+            + _rows_kernel(code, "reduce_rows_strided", False, max_dims)
+            + _columns_kernel(code, "reduce_columns", max_dims)
+            + _partials_kernel(code, "reduce_partials")
+        )
+
+    extra = [(key + (other,), other) for other in _NAMES]
+    return device.build(key + (name,), source, name, extra)
+
+
+# --- launch -------------------------------------------------------------------------------------
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _launch(kernel, device, n_items: int, args) -> None:
+    kernel(device.queue, (n_items,), (1,), *args)
+
+
+def _partial_buffers(device, op: ReduceOp, n: int) -> list:
+    return [device.allocate(n * _SIZES[t]) for _, t, _ in op.states]
+
+
+def _finish(device, op, out, parts, n_partials: int, so: int, sp: int, count: int, kernel_of):
+    """Merge ``n_partials`` partial results per output (at ``o * so + p * sp``) into ``out``."""
+    kernel = kernel_of("reduce_partials")
+    values = [out.size, count, n_partials, so, sp]
+    args = [out.buffer] + parts + [_Meta.pack(values)]
+    kernel(device.queue, (_ceil_div(out.size, 64) * 64,), (64,), *args)
+
+
+def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: tuple):
+    """Reduce ``x`` over ``reduced_axes`` into the C-contiguous ``out`` (shape: kept axes).
+
+    The reduced axes must hold at least one element.  Picks the rows, columns or strided-rows
+    kernel from the layout (see the module docstring) and splits long reductions into pieces
+    merged by a second kernel.
+    """
+    n_out = out.size
+    if n_out == 0:
+        return out
+    kept_shape, (kept_strides,) = collapse(
+        tuple(x.shape[a] for a in kept_axes), [tuple(x._strides[a] for a in kept_axes)]
+    )
+    reduced = [(x.shape[a], x._strides[a]) for a in reduced_axes]
+    if not op.ordered:  # sums do not care about order: walk memory in its own order
+        reduced.sort(key=lambda dim: -abs(dim[1]))
+    red_shape, (red_strides,) = collapse(
+        tuple(n for n, _ in reduced), [tuple(s for _, s in reduced)]
+    )
+    red_shape, red_strides = red_shape or (1,), red_strides or (0,)
+    count = 1
+    for size in red_shape:
+        count *= size
+    max_dims = max(MAX_DIMS, len(kept_shape), len(red_shape))
+    in_ctype, out_ctype = _ctype(x.dtype), _ctype(out.dtype)
+
+    def kernel_of(name):
+        return _program(device, op, in_ctype, out_ctype, max_dims, name)
+
+    total = n_out * count
+    wanted = max(1, min(ROW_ITEMS, total // ITEM_ELEMENTS))
+    if red_strides[-1] != 1 and kept_strides and kept_strides[-1] == 1:
+        kin = kept_shape[-1]
+        ntile = _ceil_div(kin, LANES)
+        tiles = ntile * (n_out // kin)
+        chunks = _ceil_div(wanted, tiles)
+        if total > _LARGE:
+            chunks = max(chunks, _ceil_div(count, COLUMN_CHUNK))
+        chunks = max(1, min(chunks, MAX_ITEMS // tiles, count))
+        rchunk = _ceil_div(count, chunks)
+        chunks = _ceil_div(count, rchunk)
+        parts = _partial_buffers(device, op, chunks * n_out) if chunks > 1 else []
+        values = [tiles * chunks, n_out, count, int(chunks == 1), x.offset, kin, ntile]
+        values += [n_out // kin, rchunk]
+        values += _dims_values(kept_shape[:-1], kept_strides[:-1], max_dims)
+        values += _dims_values(red_shape, red_strides, max_dims)
+        args = [out.buffer] + (parts or [out.buffer] * len(op.states))
+        args += [x.buffer, _Meta.pack(values)]
+        _launch(kernel_of("reduce_columns"), device, tiles * chunks, args)
+        if chunks > 1:
+            _finish(device, op, out, parts, chunks, 1, n_out, count, kernel_of)
+        return out
+
+    run_length = red_shape[-1]
+    if n_out >= wanted:
+        group, pieces, span = _ceil_div(n_out, wanted), 1, count
+    else:
+        group = 1
+        span = _ceil_div(_ceil_div(count, _ceil_div(wanted, n_out)), LANES) * LANES
+        pieces = _ceil_div(count, span)
+    n_items = _ceil_div(n_out, group) * pieces
+    parts = _partial_buffers(device, op, n_out * pieces) if pieces > 1 else []
+    values = [n_items, n_out, count, int(pieces == 1), x.offset, group, pieces, span]
+    values += [run_length, red_strides[-1]]
+    values += _dims_values(kept_shape, kept_strides, max_dims)
+    values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
+    name = "reduce_rows" if red_strides[-1] == 1 else "reduce_rows_strided"
+    args = [out.buffer] + (parts or [out.buffer] * len(op.states))
+    _launch(kernel_of(name), device, n_items, args + [x.buffer, _Meta.pack(values)])
+    if pieces > 1:
+        _finish(device, op, out, parts, pieces, pieces, 1, count, kernel_of)
+    return out
