@@ -135,11 +135,12 @@ def _row_meta(max_dims: int) -> _Meta:
 
 def _column_meta(max_dims: int) -> _Meta:
     fields = ["n_items", "n_out", "count", "final", "x_off", "kin", "ntile", "nko", "rchunk"]
+    fields += ["L", "ist"]
     return _Meta(fields + _dims_fields("k", max_dims) + _dims_fields("r", max_dims))
 
 
 def _partials_meta() -> _Meta:
-    return _Meta(["n_out", "count", "np", "so", "sp"])
+    return _Meta(["n_out", "count", "np", "so", "sp", "ow"])
 
 
 class _Code:
@@ -199,10 +200,7 @@ class _Code:
 def _rows_kernel(code: _Code, name: str, contiguous: bool, max_dims: int) -> str:
     meta = _row_meta(max_dims)
     stride = "" if contiguous else f" * {meta['ist']}"
-    lanes = "\n".join(
-        f"                {code.step(str(k), f'px[(i + {k}){stride}]', f'r + {k}')}"
-        for k in range(LANES)
-    )
+    lanes = code.step("k", f"px[(i + k){stride}]", "r + k")
     return f"""
 __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.param()}) {{
     const long item = get_global_id(0);
@@ -225,7 +223,7 @@ __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.p
             __global const {code.in_ctype}* px = x + run;
             const long e = min(L, i + (r_end - r));
             for (; i + {LANES} <= e; i += {LANES}, r += {LANES}) {{
-{lanes}
+                for (int k = 0; k < {LANES}; ++k) {lanes}
             }}
             for (; i < e; ++i, ++r) {code.step('0', f'px[i{stride}]', 'r')}
             i = 0;
@@ -240,18 +238,23 @@ __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.p
 
 def _columns_kernel(code: _Code, name: str, max_dims: int) -> str:
     meta = _column_meta(max_dims)
-
     store = code.store("k", "o0 + k", f"chunk * {meta['n_out']} + o0 + k", meta["final"])
 
     def loop(width: str) -> str:
+        # The innermost reduced axis is a plain strided loop; the outer ones step between runs.
         return f"""
         for (int k = 0; k < {width}; ++k) {{
-            const {code.op.value_type} first = ({code.op.value_type})px[k];
+            const {code.op.value_type} first = ({code.op.value_type})x[run + i * ist + k];
             {code.init('k')}
         }}
-        for (long r = r_begin; r < r_end; ++r) {{
-            for (int k = 0; k < {width}; ++k) {code.step('k', 'px[k]', 'r')}
-            px += _red_advance(0, {_dims_args(meta, 'r')}, position);
+        while (r < r_end) {{
+            const long e = min(L, i + (r_end - r));
+            __global const {code.in_ctype}* px = x + run + i * ist;
+            for (; i < e; ++i, ++r, px += ist) {{
+                for (int k = 0; k < {width}; ++k) {code.step('k', 'px[k]', 'r')}
+            }}
+            i = 0;
+            run = _red_advance(run, {_dims_args(meta, 'r')}, position);
         }}"""
 
     return f"""
@@ -259,6 +262,7 @@ __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.p
     const long item = get_global_id(0);
     if (item >= {meta['n_items']}) return;
     const long count = {meta['count']}, kin = {meta['kin']}, ntile = {meta['ntile']};
+    const long L = {meta['L']}, ist = {meta['ist']};
     const long tile = item % ntile, rest = item / ntile;
     const long ko = rest % {meta['nko']}, chunk = rest / {meta['nko']};
     const long col0 = tile * {LANES}, width = min((long){LANES}, kin - col0);
@@ -266,9 +270,9 @@ __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.p
     const long r_end = min(r_begin + {meta['rchunk']}, count);
     const long first_r = r_begin;
     long position[{max_dims}];
-    __global const {code.in_ctype}* px = x + {meta['x_off']} + col0
-        + _red_offset(ko, {_dims_args(meta, 'k')})
-        + _red_start(r_begin, {_dims_args(meta, 'r')}, position);
+    long q = r_begin / L, i = r_begin - q * L, r = r_begin;
+    long run = {meta['x_off']} + col0 + _red_offset(ko, {_dims_args(meta, 'k')})
+        + _red_start(q, {_dims_args(meta, 'r')}, position);
     {code.declare(str(LANES))}
     if (width == {LANES}) {{{loop(str(LANES))}
     }} else {{{loop('width')}
@@ -280,22 +284,24 @@ __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.p
 
 
 def _partials_kernel(code: _Code, name: str) -> str:
+    """Merge the partial results of ``width`` neighbouring outputs: ``LANES`` of them when
+    their partial results lie side by side (columns), one otherwise."""
     meta = _partials_meta()
-    loads = " ".join(f"{t} {n} = part_{n}[at];" for n, t, _ in code.op.states)  # the first partial
+    firsts = " ".join(f"st_{n}[k] = part_{n}[at];" for n, _, _ in code.op.states)
     others = " ".join(f"const {t} p_{n} = part_{n}[at];" for n, t, _ in code.op.states)
+    merge = f"{{ {code.load('k')} {others} {code.op.combine} {code.save('k')} }}"
     states = ", ".join(f"__global const {t}* part_{n}" for n, t, _ in code.op.states)
     return f"""
 __kernel void {name}(__global {code.out_ctype}* out, {states}, {meta.param()}) {{
-    const long o = get_global_id(0);
-    if (o >= {meta['n_out']}) return;
-    const long count = {meta['count']}, np = {meta['np']}, sp = {meta['sp']};
-    long at = o * {meta['so']};
-    {loads}
-    for (long p = 1; p < np; ++p) {{
-        at += sp;
-        {{ {others} {code.op.combine} }}
-    }}
-    out[o] = ({code.out_ctype})({code.op.final});
+    const long o0 = get_global_id(0) * {meta['ow']};
+    if (o0 >= {meta['n_out']}) return;
+    const long count = {meta['count']}, np = {meta['np']}, so = {meta['so']}, sp = {meta['sp']};
+    const long width = min({meta['ow']}, {meta['n_out']} - o0);
+    {code.declare(str(LANES))}
+    for (int k = 0; k < width; ++k) {{ const long at = (o0 + k) * so; {firsts} }}
+    for (long p = 1; p < np; ++p)
+        for (int k = 0; k < width; ++k) {{ const long at = (o0 + k) * so + p * sp; {merge} }}
+    for (int k = 0; k < width; ++k) {{ {code.load('k')} out[o0 + k] = ({code.out_ctype})({code.op.final}); }}
 }}
 """
 
@@ -340,10 +346,10 @@ def _partial_buffers(device, op: ReduceOp, n: int) -> list:
 
 def _finish(device, op, out, parts, n_partials: int, so: int, sp: int, count: int, kernel_of):
     """Merge ``n_partials`` partial results per output (at ``o * so + p * sp``) into ``out``."""
-    kernel = kernel_of("reduce_partials")
-    values = [out.size, count, n_partials, so, sp]
+    width = LANES if so == 1 else 1
+    values = [out.size, count, n_partials, so, sp, width]
     args = [out.buffer] + parts + [_Meta.pack(values)]
-    kernel(device.queue, (_ceil_div(out.size, 64) * 64,), (64,), *args)
+    _launch(kernel_of("reduce_partials"), device, _ceil_div(out.size, width), args)
 
 
 def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: tuple):
@@ -389,9 +395,9 @@ def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: 
         chunks = _ceil_div(count, rchunk)
         parts = _partial_buffers(device, op, chunks * n_out) if chunks > 1 else []
         values = [tiles * chunks, n_out, count, int(chunks == 1), x.offset, kin, ntile]
-        values += [n_out // kin, rchunk]
+        values += [n_out // kin, rchunk, red_shape[-1], red_strides[-1]]
         values += _dims_values(kept_shape[:-1], kept_strides[:-1], max_dims)
-        values += _dims_values(red_shape, red_strides, max_dims)
+        values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
         args = [out.buffer] + (parts or [out.buffer] * len(op.states))
         args += [x.buffer, _Meta.pack(values)]
         _launch(kernel_of("reduce_columns"), device, tiles * chunks, args)
