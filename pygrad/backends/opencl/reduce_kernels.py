@@ -135,7 +135,7 @@ def _row_meta(max_dims: int) -> _Meta:
 
 def _column_meta(max_dims: int) -> _Meta:
     fields = ["n_items", "n_out", "count", "final", "x_off", "kin", "ntile", "nko", "rchunk"]
-    fields += ["L", "ist"]
+    fields += ["L", "ist", "tiles"]
     return _Meta(fields + _dims_fields("k", max_dims) + _dims_fields("r", max_dims))
 
 
@@ -181,11 +181,11 @@ class _Code:
         )
         return f"{{ {self.load(lane)} {others} {self.op.combine} {self.save(lane)} }}"
 
-    def merge_lanes(self, width: str) -> str:
-        """Merge lanes ``1..width-1`` into lane 0, pairwise (better rounding than in a row)."""
+    def merge_lanes(self) -> str:
+        """Merge every lane into lane 0, pairwise (better rounding than in a row)."""
         return (
             f"for (int w = {LANES} / 2; w > 0; w /= 2)\n"
-            f"            for (int k = 0; k < w; ++k) if (k + w < {width}) {self.merge('k', 'k + w')}"
+            f"                for (int k = 0; k < w; ++k) {self.merge('k', 'k + w')}"
         )
 
     def store(self, lane: str, o: str, partial_index: str, final: str) -> str:
@@ -229,7 +229,9 @@ __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.p
             i = 0;
             run = _red_advance(run, {_dims_args(meta, 'r')}, position);
         }}
-        {code.merge_lanes(str(LANES))}
+        if (L >= {LANES} && r_end - r_begin >= {LANES}) {{  // else lanes 1.. hold their start
+            {code.merge_lanes()}
+        }}
         {code.store('0', 'o', 'o * P + p', meta['final'])}
     }}
 }}
@@ -243,42 +245,46 @@ def _columns_kernel(code: _Code, name: str, max_dims: int) -> str:
     def loop(width: str) -> str:
         # The innermost reduced axis is a plain strided loop; the outer ones step between runs.
         return f"""
-        for (int k = 0; k < {width}; ++k) {{
-            const {code.op.value_type} first = ({code.op.value_type})x[run + i * ist + k];
-            {code.init('k')}
-        }}
-        while (r < r_end) {{
-            const long e = min(L, i + (r_end - r));
-            __global const {code.in_ctype}* px = x + run + i * ist;
-            for (; i < e; ++i, ++r, px += ist) {{
-                for (int k = 0; k < {width}; ++k) {code.step('k', 'px[k]', 'r')}
+            for (int k = 0; k < {width}; ++k) {{
+                const {code.op.value_type} first = ({code.op.value_type})x[run + i * ist + k];
+                {code.init('k')}
             }}
-            i = 0;
-            run = _red_advance(run, {_dims_args(meta, 'r')}, position);
-        }}"""
+            while (r < r_end) {{
+                const long e = min(L, i + (r_end - r));
+                __global const {code.in_ctype}* px = x + run + i * ist;
+                for (; i < e; ++i, ++r, px += ist) {{
+                    for (int k = 0; k < {width}; ++k) {code.step('k', 'px[k]', 'r')}
+                }}
+                i = 0;
+                run = _red_advance(run, {_dims_args(meta, 'r')}, position);
+            }}"""
 
     return f"""
 __kernel void {name}({code.params()}, __global const {code.in_ctype}* x, {meta.param()}) {{
     const long item = get_global_id(0);
     if (item >= {meta['n_items']}) return;
     const long count = {meta['count']}, kin = {meta['kin']}, ntile = {meta['ntile']};
-    const long L = {meta['L']}, ist = {meta['ist']};
-    const long tile = item % ntile, rest = item / ntile;
+    const long L = {meta['L']}, ist = {meta['ist']}, tiles = {meta['tiles']};
+    const long n_groups = (ntile + tiles - 1) / tiles;
+    const long group = item % n_groups, rest = item / n_groups;
     const long ko = rest % {meta['nko']}, chunk = rest / {meta['nko']};
-    const long col0 = tile * {LANES}, width = min((long){LANES}, kin - col0);
     const long r_begin = chunk * {meta['rchunk']};
     const long r_end = min(r_begin + {meta['rchunk']}, count);
     const long first_r = r_begin;
-    long position[{max_dims}];
-    long q = r_begin / L, i = r_begin - q * L, r = r_begin;
-    long run = {meta['x_off']} + col0 + _red_offset(ko, {_dims_args(meta, 'k')})
-        + _red_start(q, {_dims_args(meta, 'r')}, position);
+    const long row = {meta['x_off']} + _red_offset(ko, {_dims_args(meta, 'k')});
+    const long tile_end = min(ntile, (group + 1) * tiles);
     {code.declare(str(LANES))}
-    if (width == {LANES}) {{{loop(str(LANES))}
-    }} else {{{loop('width')}
+    long position[{max_dims}];
+    for (long tile = group * tiles; tile < tile_end; ++tile) {{
+        const long col0 = tile * {LANES}, width = min((long){LANES}, kin - col0);
+        long q = r_begin / L, i = r_begin - q * L, r = r_begin;
+        long run = row + col0 + _red_start(q, {_dims_args(meta, 'r')}, position);
+        if (width == {LANES}) {{{loop(str(LANES))}
+        }} else {{{loop('width')}
+        }}
+        const long o0 = ko * kin + col0;
+        for (int k = 0; k < width; ++k) {store}
     }}
-    const long o0 = ko * kin + col0;
-    for (int k = 0; k < width; ++k) {store}
 }}
 """
 
@@ -359,63 +365,59 @@ def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: 
     kernel from the layout (see the module docstring) and splits long reductions into pieces
     merged by a second kernel.
     """
-    n_out = out.size
-    if n_out == 0:
+    if out.size == 0:
         return out
     kept_shape, (kept_strides,) = collapse(
         tuple(x.shape[a] for a in kept_axes), [tuple(x._strides[a] for a in kept_axes)]
     )
+    offset = x.offset
     reduced = [(x.shape[a], x._strides[a]) for a in reduced_axes]
-    if not op.ordered:  # sums do not care about order: walk memory in its own order
-        reduced.sort(key=lambda dim: -abs(dim[1]))
+    if not op.ordered:
+        # Sums do not care about order: walk memory forwards and in its own order.
+        for d, (size, stride) in enumerate(reduced):
+            if stride < 0:
+                offset += (size - 1) * stride
+                reduced[d] = (size, -stride)
+        reduced.sort(key=lambda dim: -dim[1])
     red_shape, (red_strides,) = collapse(
         tuple(n for n, _ in reduced), [tuple(s for _, s in reduced)]
     )
     red_shape, red_strides = red_shape or (1,), red_strides or (0,)
-    count = 1
-    for size in red_shape:
-        count *= size
     max_dims = max(MAX_DIMS, len(kept_shape), len(red_shape))
     in_ctype, out_ctype = _ctype(x.dtype), _ctype(out.dtype)
 
     def kernel_of(name):
         return _program(device, op, in_ctype, out_ctype, max_dims, name)
 
-    total = n_out * count
-    wanted = max(1, min(ROW_ITEMS, total // ITEM_ELEMENTS))
+    layout = (offset, kept_shape, kept_strides, red_shape, red_strides, max_dims)
     if red_strides[-1] != 1 and kept_strides and kept_strides[-1] == 1:
-        kin = kept_shape[-1]
-        ntile = _ceil_div(kin, LANES)
-        tiles = ntile * (n_out // kin)
-        chunks = _ceil_div(wanted, tiles)
-        if total > _LARGE:
-            chunks = max(chunks, _ceil_div(count, COLUMN_CHUNK))
-        chunks = max(1, min(chunks, MAX_ITEMS // tiles, count))
-        rchunk = _ceil_div(count, chunks)
-        chunks = _ceil_div(count, rchunk)
-        parts = _partial_buffers(device, op, chunks * n_out) if chunks > 1 else []
-        values = [tiles * chunks, n_out, count, int(chunks == 1), x.offset, kin, ntile]
-        values += [n_out // kin, rchunk, red_shape[-1], red_strides[-1]]
-        values += _dims_values(kept_shape[:-1], kept_strides[:-1], max_dims)
-        values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
-        args = [out.buffer] + (parts or [out.buffer] * len(op.states))
-        args += [x.buffer, _Meta.pack(values)]
-        _launch(kernel_of("reduce_columns"), device, tiles * chunks, args)
-        if chunks > 1:
-            _finish(device, op, out, parts, chunks, 1, n_out, count, kernel_of)
-        return out
-
-    run_length = red_shape[-1]
-    if n_out >= wanted:
-        group, pieces, span = _ceil_div(n_out, wanted), 1, count
+        _run_columns(device, op, x, out, layout, kernel_of)
     else:
+        _run_rows(device, op, x, out, layout, kernel_of)
+    return out
+
+
+def _count(shape: tuple) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def _run_rows(device, op, x, out, layout, kernel_of) -> None:
+    offset, kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
+    n_out, count = out.size, _count(red_shape)
+    wanted = max(1, min(ROW_ITEMS, n_out * count // ITEM_ELEMENTS))
+    if n_out >= wanted:  # enough outputs: whole ones per work item
+        group, pieces, span = _ceil_div(n_out, wanted), 1, count
+    else:  # few long reductions: pieces of each, merged afterwards
         group = 1
         span = _ceil_div(_ceil_div(count, _ceil_div(wanted, n_out)), LANES) * LANES
         pieces = _ceil_div(count, span)
     n_items = _ceil_div(n_out, group) * pieces
     parts = _partial_buffers(device, op, n_out * pieces) if pieces > 1 else []
-    values = [n_items, n_out, count, int(pieces == 1), x.offset, group, pieces, span]
-    values += [run_length, red_strides[-1]]
+    values = [n_items, n_out, count, int(pieces == 1), offset, group, pieces, span]
+    values += [red_shape[-1], red_strides[-1]]
     values += _dims_values(kept_shape, kept_strides, max_dims)
     values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
     name = "reduce_rows" if red_strides[-1] == 1 else "reduce_rows_strided"
@@ -423,4 +425,33 @@ def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: 
     _launch(kernel_of(name), device, n_items, args + [x.buffer, _Meta.pack(values)])
     if pieces > 1:
         _finish(device, op, out, parts, pieces, pieces, 1, count, kernel_of)
-    return out
+
+
+def _run_columns(device, op, x, out, layout, kernel_of) -> None:
+    offset, kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
+    n_out, count = out.size, _count(red_shape)
+    kin = kept_shape[-1]
+    ntile = _ceil_div(kin, LANES)
+    all_tiles = ntile * (n_out // kin)
+    wanted = max(1, min(ROW_ITEMS, n_out * count // ITEM_ELEMENTS))
+    chunks = _ceil_div(wanted, all_tiles)
+    if n_out * count > _LARGE and red_strides[-1] * x.dtype.itemsize >= 4096:
+        # Consecutive reduced positions lie on different pages: short chunks, so that the
+        # work items running one after another read neighbouring memory.
+        chunks = max(chunks, _ceil_div(count, COLUMN_CHUNK))
+    chunks = max(1, min(chunks, MAX_ITEMS // all_tiles, count))
+    rchunk = _ceil_div(count, chunks)
+    chunks = _ceil_div(count, rchunk)
+    # Many short columns: several tiles per work item, which each cost a launch of a group.
+    tiles = _ceil_div(ITEM_ELEMENTS // 4, rchunk * min(kin, LANES))
+    tiles = max(1, min(tiles, all_tiles * chunks // wanted, ntile))
+    n_items = _ceil_div(ntile, tiles) * (n_out // kin) * chunks
+    parts = _partial_buffers(device, op, chunks * n_out) if chunks > 1 else []
+    values = [n_items, n_out, count, int(chunks == 1), offset, kin, ntile, n_out // kin, rchunk]
+    values += [red_shape[-1], red_strides[-1], tiles]
+    values += _dims_values(kept_shape[:-1], kept_strides[:-1], max_dims)
+    values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
+    args = [out.buffer] + (parts or [out.buffer] * len(op.states))
+    _launch(kernel_of("reduce_columns"), device, n_items, args + [x.buffer, _Meta.pack(values)])
+    if chunks > 1:
+        _finish(device, op, out, parts, chunks, 1, n_out, count, kernel_of)
