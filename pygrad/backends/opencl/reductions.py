@@ -107,11 +107,16 @@ def _accumulator(a: ndarray, dtype) -> str:
     return kernels.ctype(dtype)
 
 
+def _stored(dtype) -> str:
+    """The stored value of a sum or product: NumPy's bool sums are ``or``, its products ``and``."""
+    return "(acc != 0)" if dtype == np.bool_ else "acc"
+
+
 def sum(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:  # noqa: A001
     """Sum over ``axis`` (None: all axes; an int or a tuple)."""
     a = _check(a, "sum")
     out_dtype = np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype)
-    op = _fold(_accumulator(a, out_dtype), "0", "acc += v;", "acc += p_acc;")
+    op = _fold(_accumulator(a, out_dtype), "0", "acc += v;", "acc += p_acc;", _stored(out_dtype))
     return _reduce(a, axis, keepdims, op, out_dtype, "sum")
 
 
@@ -119,7 +124,7 @@ def prod(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:
     """Product over ``axis``."""
     a = _check(a, "prod")
     out_dtype = np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype)
-    op = _fold(_accumulator(a, out_dtype), "1", "acc *= v;", "acc *= p_acc;")
+    op = _fold(_accumulator(a, out_dtype), "1", "acc *= v;", "acc *= p_acc;", _stored(out_dtype))
     return _reduce(a, axis, keepdims, op, out_dtype, "prod", fill=1)
 
 

@@ -200,6 +200,13 @@ def test_dtype_argument_and_bad_axes(xp):
     x = xp.asarray(a)
     assert xp.sum(x, dtype=np.float64).get() == a.sum(dtype=np.float64)
     np.testing.assert_allclose(xp.mean(x, axis=1).get(), a.mean(axis=1))
+    flags = np.array([[True, True], [False, False], [True, False]])
+    np.testing.assert_array_equal(
+        xp.sum(xp.asarray(flags), axis=1, dtype=np.bool_).get(), flags.sum(axis=1, dtype=np.bool_)
+    )
+    np.testing.assert_array_equal(
+        xp.prod(xp.asarray(flags), axis=0, dtype=np.bool_).get(), flags.prod(axis=0, dtype=np.bool_)
+    )
     with pytest.raises(np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError):
         xp.sum(x, axis=2)
     with pytest.raises(ValueError, match="duplicate"):
