@@ -10,14 +10,17 @@ size-1 axes and merging contiguous ones, the layout decides the kernel:
   pieces, one work item each, whose partial results a second kernel merges.
 * **columns** -- the innermost *kept* axis is contiguous (column sums): a work item keeps
   ``LANES`` neighbouring outputs in registers and reads ``LANES`` contiguous elements per
-  reduced position.  The reduced range is cut into chunks of a few dozen positions, so that
-  work items running one after another read neighbouring memory, and a second kernel merges
-  the chunks.
+  reduced position, for one or several neighbouring tiles of ``LANES`` outputs.  When there
+  are too few outputs to occupy the device, or consecutive reduced positions lie on
+  different pages (then in chunks of ``COLUMN_CHUNK``, so that work items running one after
+  another read neighbouring memory), the reduced range is cut into chunks merged by a
+  second kernel.
 * **strided rows** -- anything else: the rows kernel with a run-time stride.
 
 Every size and stride is a run-time field of one struct argument (:class:`kernels._Meta`),
-so one compiled program serves every shape; work items run in groups of one (PoCL compiles a
-kernel again for every work-group size, and on a CPU a work item is a loop anyway).
+so one compiled program per operation and dtypes holds the four kernels and serves every
+shape.  On a CPU each work item runs alone in its group: PoCL compiles a kernel again for
+every work-group size, and runs the items of a group one after another anyway.
 """
 
 from __future__ import annotations
@@ -318,9 +321,12 @@ _NAMES = ("reduce_rows", "reduce_rows_strided", "reduce_columns", "reduce_partia
 def _program(device, op: ReduceOp, in_ctype: str, out_ctype: str, max_dims: int, name: str):
     """Kernel ``name`` of the program of ``op`` for these types, built on first use."""
     key = ("reduction", op, in_ctype, out_ctype, max_dims)
-    code = _Code(op, in_ctype, out_ctype)
+    kernel = device.kernels.get(key + (name,))
+    if kernel is not None and type(kernel) is not tuple:
+        return kernel
 
     def source():
+        code = _Code(op, in_ctype, out_ctype)
         meta_types = {m.size: m for m in (_row_meta(max_dims), _column_meta(max_dims))}
         meta_types[_partials_meta().size] = _partials_meta()
         return (
@@ -343,7 +349,11 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _launch(kernel, device, n_items: int, args) -> None:
-    kernel(device.queue, (n_items,), (1,), *args)
+    """Run ``n_items`` work items: alone in their group on a CPU, where a group is a loop
+    over its items anyway, and in groups of 64 elsewhere (a fixed size either way, since
+    PoCL compiles a kernel again for every work-group size)."""
+    group = 1 if device.is_cpu else min(64, device.max_work_group_size)
+    kernel(device.queue, (_ceil_div(n_items, group) * group,), (group,), *args)
 
 
 def _partial_buffers(device, op: ReduceOp, n: int) -> list:
