@@ -162,8 +162,10 @@ def _extreme(a, axis, keepdims, larger: bool, name: str) -> ndarray:
     a = _check(a, name)
     t = kernels.ctype(a.dtype)
     better = ">" if larger else "<"
-    # NaN wins: once acc is NaN it stays, and a NaN v fails the comparison.
-    keep = "acc {0}= {1} || isnan(acc)" if a.dtype.kind == "f" else "acc {0}= {1}"
+    # NaN wins: once acc is NaN it stays, and a NaN v fails the comparison.  NaN tests are
+    # written x != x: PoCL calls a library function for isnan, which stops vectorisation
+    # and made max four times slower.
+    keep = "acc {0}= {1} || acc != acc" if a.dtype.kind == "f" else "acc {0}= {1}"
     step = f"acc = ({keep.format(better, 'v')}) ? acc : v;"
     combine = f"acc = ({keep.format(better, 'p_acc')}) ? acc : p_acc;"
     op = _fold(t, "first", step, combine)
@@ -196,10 +198,11 @@ def _arg_extreme(a, axis, keepdims, larger: bool, name: str) -> ndarray:
     # different work items are merged whatever their order, so ties compare positions.
     earlier = "p_best_r < best_r"
     if a.dtype.kind == "f":
-        condition = f"!isnan(best) && (v {better} best || isnan(v))"
+        # x != x is isnan(x), without a library call (see _extreme).
+        condition = f"best == best && (v {better} best || v != v)"
         take = (
-            f"isnan(p_best) ? (!isnan(best) || {earlier}) : "
-            f"(!isnan(best) && (p_best {better} best || (p_best == best && {earlier})))"
+            f"p_best != p_best ? (best == best || {earlier}) : "
+            f"(best == best && (p_best {better} best || (p_best == best && {earlier})))"
         )
     else:
         condition = f"v {better} best"
