@@ -35,10 +35,10 @@ from pygrad.backends.opencl.kernels import ctype as _ctype
 __all__ = ["LANES", "ReduceOp", "run_reduction"]
 
 LANES = 16  # accumulators per work item: four AVX-512 registers of doubles
-ROW_ITEMS = 256  # work items a large reduction is spread over (both cores, load balance)
+WORK_ITEMS = 256  # work items a large reduction is spread over (both cores, load balance)
 ITEM_ELEMENTS = 16384  # fewer elements per work item than this do not pay for one
 COLUMN_CHUNK = 64  # reduced positions per column work item on data larger than the caches
-MAX_ITEMS = 16384
+MAX_ITEMS = 16384  # beyond this many work items, launching their groups costs too much
 _LARGE = 1 << 21  # elements: beyond the caches, where the order of reads matters
 
 _SIZES = {name: np.dtype(dtype).itemsize for dtype, name in C_TYPES.items()}
@@ -415,9 +415,10 @@ def _count(shape: tuple) -> int:
 
 
 def _run_rows(device, op, x, out, layout, kernel_of) -> None:
+    """Whole outputs per work item when there are enough of them, else pieces of each."""
     offset, kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
     n_out, count = out.size, _count(red_shape)
-    wanted = max(1, min(ROW_ITEMS, n_out * count // ITEM_ELEMENTS))
+    wanted = max(1, min(WORK_ITEMS, n_out * count // ITEM_ELEMENTS))
     if n_out >= wanted:  # enough outputs: whole ones per work item
         group, pieces, span = _ceil_div(n_out, wanted), 1, count
     else:  # few long reductions: pieces of each, merged afterwards
@@ -438,12 +439,13 @@ def _run_rows(device, op, x, out, layout, kernel_of) -> None:
 
 
 def _run_columns(device, op, x, out, layout, kernel_of) -> None:
+    """Tiles of ``LANES`` neighbouring outputs per work item, over chunks of the reduction."""
     offset, kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
     n_out, count = out.size, _count(red_shape)
     kin = kept_shape[-1]
     ntile = _ceil_div(kin, LANES)
     all_tiles = ntile * (n_out // kin)
-    wanted = max(1, min(ROW_ITEMS, n_out * count // ITEM_ELEMENTS))
+    wanted = max(1, min(WORK_ITEMS, n_out * count // ITEM_ELEMENTS))
     chunks = _ceil_div(wanted, all_tiles)
     if n_out * count > _LARGE and red_strides[-1] * x.dtype.itemsize >= 4096:
         # Consecutive reduced positions lie on different pages: short chunks, so that the
