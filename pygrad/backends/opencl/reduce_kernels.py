@@ -25,6 +25,7 @@ every work-group size, and runs the items of a group one after another anyway.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -356,16 +357,18 @@ def _launch(kernel, device, n_items: int, args) -> None:
     kernel(device.queue, (_ceil_div(n_items, group) * group,), (group,), *args)
 
 
-def _partial_buffers(device, op: ReduceOp, n: int) -> list:
-    return [device.allocate(n * _SIZES[t]) for _, t, _ in op.states]
+class _Plan(NamedTuple):
+    """How one layout is reduced: the first kernel, its work items and packed arguments (the
+    input's offset left out), and the number of partial results per output (1: none)."""
 
-
-def _finish(device, op, out, parts, n_partials: int, so: int, sp: int, count: int, kernel_of):
-    """Merge ``n_partials`` partial results per output (at ``o * so + p * sp``) into ``out``."""
-    width = LANES if so == 1 else 1
-    values = [out.size, count, n_partials, so, sp, width]
-    args = [out.buffer] + parts + [_Meta.pack(values)]
-    _launch(kernel_of("reduce_partials"), device, _ceil_div(out.size, width), args)
+    kernel: str
+    n_items: int
+    meta: np.ndarray
+    offset_shift: int  # added to the input's offset (negative strides walked forwards)
+    partials: int
+    partial_strides: tuple  # partial result p of output o lies at o * so + p * sp: (so, sp)
+    count: int
+    max_dims: int
 
 
 def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: tuple):
@@ -373,20 +376,45 @@ def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: 
 
     The reduced axes must hold at least one element.  Picks the rows, columns or strided-rows
     kernel from the layout (see the module docstring) and splits long reductions into pieces
-    merged by a second kernel.
+    merged by a second kernel.  The plan of a layout is remembered, so that a repeated call
+    costs little more than the launch.
     """
-    if out.size == 0:
+    n_out = out.size
+    if n_out == 0:
         return out
+    tuning = (WORK_ITEMS, ITEM_ELEMENTS, COLUMN_CHUNK, MAX_ITEMS, _LARGE)
+    plan = _plan(x.shape, x._strides, kept_axes, reduced_axes, op.ordered, x.itemsize, tuning)
+    in_ctype, out_ctype = _ctype(x.dtype), _ctype(out.dtype)
+    meta = plan.meta.copy()
+    meta[4] = x.offset + plan.offset_shift  # x_off, the fifth field of both layouts
+    split = plan.partials > 1
+    if split:
+        parts = [device.allocate(plan.partials * n_out * _SIZES[t]) for _, t, _ in op.states]
+    else:  # the kernel stores the outputs itself and never touches these
+        parts = [out.buffer] * len(op.states)
+    kernel = _program(device, op, in_ctype, out_ctype, plan.max_dims, plan.kernel)
+    _launch(kernel, device, plan.n_items, [out.buffer] + parts + [x.buffer, meta])
+    if split:
+        so, sp = plan.partial_strides
+        width = LANES if so == 1 else 1  # side by side: LANES outputs per work item
+        values = _Meta.pack([n_out, plan.count, plan.partials, so, sp, width])
+        merge = _program(device, op, in_ctype, out_ctype, plan.max_dims, "reduce_partials")
+        _launch(merge, device, _ceil_div(n_out, width), [out.buffer] + parts + [values])
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(shape, strides, kept_axes, reduced_axes, ordered, itemsize, tuning) -> _Plan:
     kept_shape, (kept_strides,) = collapse(
-        tuple(x.shape[a] for a in kept_axes), [tuple(x._strides[a] for a in kept_axes)]
+        tuple(shape[a] for a in kept_axes), [tuple(strides[a] for a in kept_axes)]
     )
-    offset = x.offset
-    reduced = [(x.shape[a], x._strides[a]) for a in reduced_axes]
-    if not op.ordered:
+    shift = 0
+    reduced = [(shape[a], strides[a]) for a in reduced_axes]
+    if not ordered:
         # Sums do not care about order: walk memory forwards and in its own order.
         for d, (size, stride) in enumerate(reduced):
             if stride < 0:
-                offset += (size - 1) * stride
+                shift += (size - 1) * stride
                 reduced[d] = (size, -stride)
         reduced.sort(key=lambda dim: -dim[1])
     red_shape, (red_strides,) = collapse(
@@ -394,17 +422,12 @@ def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: 
     )
     red_shape, red_strides = red_shape or (1,), red_strides or (0,)
     max_dims = max(MAX_DIMS, len(kept_shape), len(red_shape))
-    in_ctype, out_ctype = _ctype(x.dtype), _ctype(out.dtype)
-
-    def kernel_of(name):
-        return _program(device, op, in_ctype, out_ctype, max_dims, name)
-
-    layout = (offset, kept_shape, kept_strides, red_shape, red_strides, max_dims)
+    layout = (kept_shape, kept_strides, red_shape, red_strides, max_dims)
     if red_strides[-1] != 1 and kept_strides and kept_strides[-1] == 1:
-        _run_columns(device, op, x, out, layout, kernel_of)
+        plan = _plan_columns(layout, itemsize, *tuning)
     else:
-        _run_rows(device, op, x, out, layout, kernel_of)
-    return out
+        plan = _plan_rows(layout, *tuning[:2])
+    return plan._replace(offset_shift=shift)
 
 
 def _count(shape: tuple) -> int:
@@ -414,11 +437,11 @@ def _count(shape: tuple) -> int:
     return count
 
 
-def _run_rows(device, op, x, out, layout, kernel_of) -> None:
+def _plan_rows(layout, work_items: int, item_elements: int) -> _Plan:
     """Whole outputs per work item when there are enough of them, else pieces of each."""
-    offset, kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
-    n_out, count = out.size, _count(red_shape)
-    wanted = max(1, min(WORK_ITEMS, n_out * count // ITEM_ELEMENTS))
+    kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
+    n_out, count = _count(kept_shape), _count(red_shape)
+    wanted = max(1, min(work_items, n_out * count // item_elements))
     if n_out >= wanted:  # enough outputs: whole ones per work item
         group, pieces, span = _ceil_div(n_out, wanted), 1, count
     else:  # few long reductions: pieces of each, merged afterwards
@@ -426,44 +449,37 @@ def _run_rows(device, op, x, out, layout, kernel_of) -> None:
         span = _ceil_div(_ceil_div(count, _ceil_div(wanted, n_out)), LANES) * LANES
         pieces = _ceil_div(count, span)
     n_items = _ceil_div(n_out, group) * pieces
-    parts = _partial_buffers(device, op, n_out * pieces) if pieces > 1 else []
-    values = [n_items, n_out, count, int(pieces == 1), offset, group, pieces, span]
+    values = [n_items, n_out, count, int(pieces == 1), 0, group, pieces, span]
     values += [red_shape[-1], red_strides[-1]]
     values += _dims_values(kept_shape, kept_strides, max_dims)
     values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
     name = "reduce_rows" if red_strides[-1] == 1 else "reduce_rows_strided"
-    args = [out.buffer] + (parts or [out.buffer] * len(op.states))
-    _launch(kernel_of(name), device, n_items, args + [x.buffer, _Meta.pack(values)])
-    if pieces > 1:
-        _finish(device, op, out, parts, pieces, pieces, 1, count, kernel_of)
+    return _Plan(name, n_items, _Meta.pack(values), 0, pieces, (pieces, 1), count, max_dims)
 
 
-def _run_columns(device, op, x, out, layout, kernel_of) -> None:
+def _plan_columns(layout, itemsize, work_items, item_elements, column_chunk, max_items, large):
     """Tiles of ``LANES`` neighbouring outputs per work item, over chunks of the reduction."""
-    offset, kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
-    n_out, count = out.size, _count(red_shape)
+    kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
+    n_out, count = _count(kept_shape), _count(red_shape)
     kin = kept_shape[-1]
     ntile = _ceil_div(kin, LANES)
     all_tiles = ntile * (n_out // kin)
-    wanted = max(1, min(WORK_ITEMS, n_out * count // ITEM_ELEMENTS))
+    wanted = max(1, min(work_items, n_out * count // item_elements))
     chunks = _ceil_div(wanted, all_tiles)
-    if n_out * count > _LARGE and red_strides[-1] * x.dtype.itemsize >= 4096:
+    if n_out * count > large and red_strides[-1] * itemsize >= 4096:
         # Consecutive reduced positions lie on different pages: short chunks, so that the
         # work items running one after another read neighbouring memory.
-        chunks = max(chunks, _ceil_div(count, COLUMN_CHUNK))
-    chunks = max(1, min(chunks, MAX_ITEMS // all_tiles, count))
+        chunks = max(chunks, _ceil_div(count, column_chunk))
+    chunks = max(1, min(chunks, max_items // all_tiles, count))
     rchunk = _ceil_div(count, chunks)
     chunks = _ceil_div(count, rchunk)
     # Many short columns: several tiles per work item, which each cost a launch of a group.
-    tiles = _ceil_div(ITEM_ELEMENTS // 4, rchunk * min(kin, LANES))
+    tiles = _ceil_div(item_elements // 4, rchunk * min(kin, LANES))
     tiles = max(1, min(tiles, all_tiles * chunks // wanted, ntile))
     n_items = _ceil_div(ntile, tiles) * (n_out // kin) * chunks
-    parts = _partial_buffers(device, op, chunks * n_out) if chunks > 1 else []
-    values = [n_items, n_out, count, int(chunks == 1), offset, kin, ntile, n_out // kin, rchunk]
+    values = [n_items, n_out, count, int(chunks == 1), 0, kin, ntile, n_out // kin, rchunk]
     values += [red_shape[-1], red_strides[-1], tiles]
     values += _dims_values(kept_shape[:-1], kept_strides[:-1], max_dims)
     values += _dims_values(red_shape[:-1], red_strides[:-1], max_dims)
-    args = [out.buffer] + (parts or [out.buffer] * len(op.states))
-    _launch(kernel_of("reduce_columns"), device, n_items, args + [x.buffer, _Meta.pack(values)])
-    if chunks > 1:
-        _finish(device, op, out, parts, chunks, 1, n_out, count, kernel_of)
+    meta = _Meta.pack(values)
+    return _Plan("reduce_columns", n_items, meta, 0, chunks, (1, n_out), count, max_dims)
