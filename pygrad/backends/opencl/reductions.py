@@ -1,5 +1,5 @@
 """Reductions of the OpenCL array module: sum, prod, mean, var, std, max, min, argmax, argmin,
-any and all over any axes, with ``keepdims``.
+any, all and count_nonzero over any axes, with ``keepdims``.
 
 Each is a :class:`~pygrad.backends.opencl.reduce_kernels.ReduceOp` (C snippets: the
 accumulators, how an element and another work item's partial result fold in, the stored
