@@ -131,6 +131,15 @@ def test_per_channel_sums_of_nchw_and_of_a_transposed_view(xp, split):
     assert_reduces_like_numpy(xp, "sum", nhwc, x=x.transpose(0, 2, 3, 1), axis=(0, 1, 2))
 
 
+def test_views_with_more_axes_than_the_kernels_usually_take(xp):
+    a = make((3,) * 11, np.float32)
+    steps = (slice(None), slice(None, None, 2)) * 5 + (slice(None),)
+    view, x = a[steps], xp.asarray(a)[steps]
+    for axis in (None, (1, 3, 5, 7, 9), (0, 2, 4, 6, 8, 10), -1):
+        assert_reduces_like_numpy(xp, "sum", view, x=x, axis=axis)
+    assert_reduces_like_numpy(xp, "argmax", view, x=x, axis=3)
+
+
 @pytest.mark.parametrize("shape", [(3000, 40), (5000, 7), (7, 5000), (2, 20000)])
 def test_row_and_column_sums_of_long_matrices(xp, split, shape):
     a = make(shape, np.float32)
