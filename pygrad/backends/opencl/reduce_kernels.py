@@ -38,6 +38,9 @@ __all__ = ["LANES", "ReduceOp", "run_reduction"]
 LANES = 16  # accumulators per work item: four AVX-512 registers of doubles
 WORK_ITEMS = 256  # work items a large reduction is spread over (both cores, load balance)
 ITEM_ELEMENTS = 16384  # fewer elements per work item than this do not pay for one
+# This many work items keep both cores busy well enough that a second pass, which costs a
+# launch, would not pay: per-channel sums of 32 channels run in one pass.
+ENOUGH_ITEMS = 16
 COLUMN_CHUNK = 64  # reduced positions per column work item on data larger than the caches
 MAX_ITEMS = 16384  # beyond this many work items, launching their groups costs too much
 _LARGE = 1 << 21  # elements: beyond the caches, where the order of reads matters
@@ -382,7 +385,7 @@ def run_reduction(device, op: ReduceOp, x, out, kept_axes: tuple, reduced_axes: 
     n_out = out.size
     if n_out == 0:
         return out
-    tuning = (WORK_ITEMS, ITEM_ELEMENTS, COLUMN_CHUNK, MAX_ITEMS, _LARGE)
+    tuning = (WORK_ITEMS, ITEM_ELEMENTS, ENOUGH_ITEMS, COLUMN_CHUNK, MAX_ITEMS, _LARGE)
     plan = _plan(x.shape, x._strides, kept_axes, reduced_axes, op.ordered, x.itemsize, tuning)
     in_ctype, out_ctype = _ctype(x.dtype), _ctype(out.dtype)
     meta = plan.meta.copy()
@@ -426,7 +429,7 @@ def _plan(shape, strides, kept_axes, reduced_axes, ordered, itemsize, tuning) ->
     if red_strides[-1] != 1 and kept_strides and kept_strides[-1] == 1:
         plan = _plan_columns(layout, itemsize, *tuning)
     else:
-        plan = _plan_rows(layout, *tuning[:2])
+        plan = _plan_rows(layout, *tuning[:3])
     return plan._replace(offset_shift=shift)
 
 
@@ -437,12 +440,12 @@ def _count(shape: tuple) -> int:
     return count
 
 
-def _plan_rows(layout, work_items: int, item_elements: int) -> _Plan:
+def _plan_rows(layout, work_items: int, item_elements: int, enough_items: int) -> _Plan:
     """Whole outputs per work item when there are enough of them, else pieces of each."""
     kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
     n_out, count = _count(kept_shape), _count(red_shape)
     wanted = max(1, min(work_items, n_out * count // item_elements))
-    if n_out >= wanted:  # enough outputs: whole ones per work item
+    if n_out >= min(wanted, enough_items):  # enough outputs: whole ones per work item
         group, pieces, span = _ceil_div(n_out, wanted), 1, count
     else:  # few long reductions: pieces of each, merged afterwards
         group = 1
@@ -457,7 +460,9 @@ def _plan_rows(layout, work_items: int, item_elements: int) -> _Plan:
     return _Plan(name, n_items, _Meta.pack(values), 0, pieces, (pieces, 1), count, max_dims)
 
 
-def _plan_columns(layout, itemsize, work_items, item_elements, column_chunk, max_items, large):
+def _plan_columns(
+    layout, itemsize, work_items, item_elements, enough_items, column_chunk, max_items, large
+):
     """Tiles of ``LANES`` neighbouring outputs per work item, over chunks of the reduction."""
     kept_shape, kept_strides, red_shape, red_strides, max_dims = layout
     n_out, count = _count(kept_shape), _count(red_shape)
@@ -465,7 +470,7 @@ def _plan_columns(layout, itemsize, work_items, item_elements, column_chunk, max
     ntile = _ceil_div(kin, LANES)
     all_tiles = ntile * (n_out // kin)
     wanted = max(1, min(work_items, n_out * count // item_elements))
-    chunks = _ceil_div(wanted, all_tiles)
+    chunks = 1 if all_tiles >= min(wanted, enough_items) else _ceil_div(wanted, all_tiles)
     if n_out * count > large and red_strides[-1] * itemsize >= 4096:
         # Consecutive reduced positions lie on different pages: short chunks, so that the
         # work items running one after another read neighbouring memory.

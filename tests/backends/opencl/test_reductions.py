@@ -26,6 +26,7 @@ def split(request, monkeypatch):
         from pygrad.backends.opencl import reduce_kernels
 
         monkeypatch.setattr(reduce_kernels, "ITEM_ELEMENTS", 3)
+        monkeypatch.setattr(reduce_kernels, "ENOUGH_ITEMS", 1 << 30)
         monkeypatch.setattr(reduce_kernels, "COLUMN_CHUNK", 3)
         monkeypatch.setattr(reduce_kernels, "_LARGE", 0)
     return request.param
