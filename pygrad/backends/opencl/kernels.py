@@ -1,12 +1,13 @@
-"""OpenCL C kernels generated from a few templates and compiled once per device.
+"""OpenCL C kernels generated from templates and compiled once per device, and how they launch.
 
-Four templates cover the backend: *elementwise* (any C expression over broadcast, strided
-operands), *reduce* (one work item per output element, looping over the reduced axes),
-*matmul* (tiled in local memory, batched, any strides) and *index* (gather, scatter and
-scatter-add through integer index arrays).  A kernel is keyed by what shapes its source (the
-expression and the dtypes), never by sizes, strides or the number of axes: those travel in
-one struct argument, because on PoCL setting each scalar argument costs about as much as a
-whole launch.
+The templates here cover the general calls: *elementwise* (any C expression over broadcast,
+strided operands), *matmul* (batched, any strides, any dtype; float matrices on CPUs go to
+:mod:`.gemm`) and *index* (gather, scatter and scatter-add through integer index arrays).
+Reductions live in :mod:`.reduce_kernels`, fused kernels for hot composites in the
+``fused_*`` modules.  A kernel is keyed by what shapes its source (the expression and the
+dtypes), never by sizes, strides or the number of axes: those travel in one read-only buffer
+of longs (:class:`_Meta`, :class:`MetaArgs`), because on PoCL setting a by-value argument
+costs about 30 us, a buffer argument well under one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ __all__ = [
     "register_elementwise_family",
     "collapse",
     "run_elementwise",
-    "run_reduce",
     "run_matmul",
     "run_index",
 ]
@@ -434,71 +434,6 @@ def _build_elementwise(device, key, kinds, layout):
 
     extra = [(k + (variant, layout), name) for (k, variant), name in names.items()]
     return device.build(key + (kinds, layout), source, names[key, kinds], extra)
-
-
-# --- reductions ---------------------------------------------------------------------------------
-def run_reduce(device, spec: dict, x, out, kept_axes: tuple, reduced_axes: tuple):
-    """Reduce ``x`` over ``reduced_axes`` into the contiguous ``out`` (one work item each).
-
-    ``spec`` holds C snippets: ``acc_type`` (the type ``v``, each loaded element, and
-    ``first``, the first reduced element, are converted to), ``init`` (declares the
-    accumulator), ``step`` (may read ``v`` and ``r``, the element's C-order position in the
-    reduced part) and ``final`` (the stored value; may read ``count``).  The numbers of kept
-    and reduced axes are run-time arguments, so one kernel serves every axis choice.
-    """
-    n_out = out.size
-    if n_out == 0:
-        return out
-    kept_shape, (kept_strides,) = collapse(
-        tuple(x.shape[a] for a in kept_axes), [tuple(x._strides[a] for a in kept_axes)]
-    )
-    red_shape, (red_strides,) = collapse(
-        tuple(x.shape[a] for a in reduced_axes), [tuple(x._strides[a] for a in reduced_axes)]
-    )
-    red_shape, red_strides = red_shape or (1,), red_strides or (0,)
-    count = 1
-    for size in red_shape:
-        count *= size
-    max_dims = max(MAX_DIMS, len(kept_shape), len(red_shape))
-    in_ctype, out_ctype = ctype(x.dtype), ctype(out.dtype)
-    acc = spec["acc_type"]
-    key = ("reduce", acc, spec["init"], spec["step"], spec["final"], in_ctype, out_ctype)
-    key += (max_dims,)
-    fields = _strided_fields(["x"], max_dims) + ["count", "nr"]
-    fields += [f"rshape{d}" for d in range(max_dims)] + [f"rst{d}" for d in range(max_dims)]
-    meta = _Meta(fields)
-
-    def source():
-        rshape, rst = meta.index["rshape0"], meta.index["rst0"]
-        body = f"""
-    const long gid = get_global_id(0);
-    if (gid >= {meta["n"]}) return;
-{_strided_index_code(meta, ["x"], max_dims)}
-    const long count = {meta["count"]};
-    long position[{max_dims}] = {{0}};
-    long offset = j_x;
-    const {acc} first = ({acc})x[j_x];
-    {spec["init"]}
-    for (long r = 0; r < count; ++r) {{
-        const {acc} v = ({acc})x[offset];
-        {spec["step"]}
-        for (int d = {meta["nr"]} - 1; d >= 0; --d) {{
-            offset += meta[{rst} + d];
-            if (++position[d] < meta[{rshape} + d]) break;
-            offset -= meta[{rst} + d] * meta[{rshape} + d];
-            position[d] = 0;
-        }}
-    }}
-    out[gid] = ({out_ctype})({spec["final"]});"""
-        params = f"__global {out_ctype}* out, __global const {in_ctype}* x, {meta.param()}"
-        return _preamble(device) + meta.typedef() + f"__kernel void reduce({params}) {{{body}\n}}\n"
-
-    kernel = device.build(key, source, "reduce")
-    values = _strided_values(n_out, kept_shape, [x.offset], [kept_strides], max_dims)
-    values += [count, len(red_shape)] + _padded(red_shape, max_dims)
-    values += _padded(red_strides, max_dims)
-    _launch(kernel, device, n_out, [out.buffer, x.buffer, _Meta.pack(values)])
-    return out
 
 
 # --- matmul -------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """Reductions of the OpenCL array module: sum, prod, mean, var, std, max, min, argmax, argmin,
-any and all over any axes, with ``keepdims``.
+any, all and count_nonzero over any axes, with ``keepdims``.
 
-All of them use one kernel template (:func:`pygrad.backends.opencl.kernels.run_reduce`):
-each work item walks the reduced axes of one output element.  float32 sums accumulate in
-float64 where the device has it, which keeps them close to NumPy's pairwise summation.
+Each is a :class:`~pygrad.backends.opencl.reduce_kernels.ReduceOp` (C snippets: the
+accumulators, how an element and another work item's partial result fold in, the stored
+value) run by :func:`~pygrad.backends.opencl.reduce_kernels.run_reduction`, which spreads
+the work over the device.  float32 sums accumulate in float64 where the device has it, in
+several independent partial sums, which keeps them at least as close to the exact sum as
+NumPy's pairwise summation.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import empty_array, ndarray, reshape_view
+from pygrad.backends.opencl.reduce_kernels import ReduceOp, run_reduction
 
 __all__ = [
     "sum",
@@ -61,26 +65,33 @@ def _check(a, name: str) -> ndarray:
     return a
 
 
-def _reduce(a: ndarray, axis, keepdims: bool, spec: dict, out_dtype, name: str) -> ndarray:
+def _reduce(a: ndarray, axis, keepdims: bool, op: ReduceOp, out_dtype, name: str, **empty):
+    """Reduce ``a`` with ``op``; ``empty`` holds ``fill`` (the result of an empty reduction)
+    or ``needs_identity`` (an empty reduction is an error)."""
     axes = normalize_axes(axis, a.ndim)
     kept = tuple(i for i in range(a.ndim) if i not in axes)
     count = 1
     for i in axes:
         count *= a.shape[i]
     out_shape = tuple(a.shape[i] for i in kept)
-    if count == 0 and spec.get("needs_identity") and 0 not in out_shape:
+    if count == 0 and empty.get("needs_identity") and 0 not in out_shape:
         raise ValueError(
             f"zero-size array to reduction operation {name} which has no identity "
             f"(shape {a.shape}, axis {axis})"
         )
     out = empty_array(out_shape, out_dtype, a._device)
     if count == 0:
-        out.fill(spec.get("empty", 0))
+        out.fill(empty.get("fill", 0))
     else:
-        kernels.run_reduce(a._device, spec, a, out, kept, axes)
+        run_reduction(a._device, op, a, out, kept, axes)
     if keepdims:
         return reshape_view(out, tuple(1 if i in axes else n for i, n in enumerate(a.shape)))
     return out
+
+
+def _fold(acc: str, init: str, step: str, combine: str, final: str = "acc") -> ReduceOp:
+    """A reduction with one accumulator ``acc`` of C type ``acc``."""
+    return ReduceOp(acc, (("acc", acc, init),), step, combine, final)
 
 
 def _sum_dtype(dtype):
@@ -96,28 +107,25 @@ def _accumulator(a: ndarray, dtype) -> str:
     return kernels.ctype(dtype)
 
 
+def _stored(dtype) -> str:
+    """The stored value of a sum or product: NumPy's bool sums are ``or``, its products ``and``."""
+    return "(acc != 0)" if dtype == np.bool_ else "acc"
+
+
 def sum(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:  # noqa: A001
     """Sum over ``axis`` (None: all axes; an int or a tuple)."""
     a = _check(a, "sum")
     out_dtype = np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype)
-    acc = _accumulator(a, out_dtype)
-    spec = {"acc_type": acc, "init": f"{acc} acc = 0;", "step": "acc += v;", "final": "acc"}
-    return _reduce(a, axis, keepdims, spec, out_dtype, "sum")
+    op = _fold(_accumulator(a, out_dtype), "0", "acc += v;", "acc += p_acc;", _stored(out_dtype))
+    return _reduce(a, axis, keepdims, op, out_dtype, "sum")
 
 
 def prod(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:
     """Product over ``axis``."""
     a = _check(a, "prod")
     out_dtype = np.dtype(dtype) if dtype is not None else _sum_dtype(a.dtype)
-    acc = _accumulator(a, out_dtype)
-    spec = {
-        "acc_type": acc,
-        "init": f"{acc} acc = 1;",
-        "step": "acc *= v;",
-        "final": "acc",
-        "empty": 1,
-    }
-    return _reduce(a, axis, keepdims, spec, out_dtype, "prod")
+    op = _fold(_accumulator(a, out_dtype), "1", "acc *= v;", "acc *= p_acc;", _stored(out_dtype))
+    return _reduce(a, axis, keepdims, op, out_dtype, "prod", fill=1)
 
 
 def mean(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:
@@ -127,15 +135,8 @@ def mean(a, axis=None, dtype=None, keepdims: bool = False) -> ndarray:
         out_dtype = np.dtype(dtype)
     else:
         out_dtype = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
-    acc = _accumulator(a, out_dtype)
-    spec = {
-        "acc_type": acc,
-        "init": f"{acc} acc = 0;",
-        "step": "acc += v;",
-        "final": "acc / count",
-        "empty": np.nan,
-    }
-    return _reduce(a, axis, keepdims, spec, out_dtype, "mean")
+    op = _fold(_accumulator(a, out_dtype), "0", "acc += v;", "acc += p_acc;", "acc / count")
+    return _reduce(a, axis, keepdims, op, out_dtype, "mean", fill=np.nan)
 
 
 def var(a, axis=None, dtype=None, ddof: int = 0, keepdims: bool = False) -> ndarray:
@@ -161,18 +162,15 @@ def _extreme(a, axis, keepdims, larger: bool, name: str) -> ndarray:
     a = _check(a, name)
     t = kernels.ctype(a.dtype)
     better = ">" if larger else "<"
-    if a.dtype.kind == "f":
-        step = f"acc = (acc {better}= v || isnan(acc)) ? acc : v;"
-    else:
-        step = f"acc = (acc {better}= v) ? acc : v;"
-    spec = {
-        "acc_type": t,
-        "init": f"{t} acc = first;",
-        "step": step,
-        "final": "acc",
-        "needs_identity": True,
-    }
-    return _reduce(a, axis, keepdims, spec, a.dtype, "maximum" if larger else "minimum")
+    # NaN wins: once acc is NaN it stays, and a NaN v fails the comparison.  NaN tests are
+    # written x != x: PoCL calls a library function for isnan, which stops vectorisation
+    # and made max four times slower.
+    keep = "acc {0}= {1} || acc != acc" if a.dtype.kind == "f" else "acc {0}= {1}"
+    step = f"acc = ({keep.format(better, 'v')}) ? acc : v;"
+    combine = f"acc = ({keep.format(better, 'p_acc')}) ? acc : p_acc;"
+    op = _fold(t, "first", step, combine)
+    name = "maximum" if larger else "minimum"
+    return _reduce(a, axis, keepdims, op, a.dtype, name, needs_identity=True)
 
 
 def max(a, axis=None, keepdims: bool = False) -> ndarray:  # noqa: A001
@@ -196,20 +194,30 @@ def _arg_extreme(a, axis, keepdims, larger: bool, name: str) -> ndarray:
         return reshape_view(result, (1,) * a.ndim) if keepdims else result
     t = kernels.ctype(a.dtype)
     better = ">" if larger else "<"
+    # The first occurrence wins, and the first NaN beats any number.  Partial results of
+    # different work items are merged whatever their order, so ties compare positions.
+    earlier = "p_best_r < best_r"
     if a.dtype.kind == "f":
-        condition = f"!isnan(best) && (v {better} best || isnan(v))"
+        # x != x is isnan(x), without a library call (see _extreme).
+        condition = f"best == best && (v {better} best || v != v)"
+        take = (
+            f"p_best != p_best ? (best == best || {earlier}) : "
+            f"(best == best && (p_best {better} best || (p_best == best && {earlier})))"
+        )
     else:
         condition = f"v {better} best"
-    spec = {
-        "acc_type": t,
-        "init": f"{t} best = first; long best_r = 0;",
-        "step": f"if ({condition}) {{ best = v; best_r = r; }}",
-        "final": "best_r",
-        "needs_identity": True,
-    }
+        take = f"p_best {better} best || (p_best == best && {earlier})"
+    op = ReduceOp(
+        t,
+        (("best", t, "first"), ("best_r", "long", "first_r")),
+        f"if ({condition}) {{ best = v; best_r = r; }}",
+        f"if ({take}) {{ best = p_best; best_r = p_best_r; }}",
+        "best_r",
+        ordered=True,
+    )
     if not isinstance(axis, (int, np.integer)):
         raise TypeError(f"opencl {name}: axis must be None or an int, got {axis!r}")
-    return _reduce(a, int(axis), keepdims, spec, np.int64, name)
+    return _reduce(a, int(axis), keepdims, op, np.int64, name, needs_identity=True)
 
 
 def argmax(a, axis=None, keepdims: bool = False) -> ndarray:
@@ -225,12 +233,15 @@ def argmin(a, axis=None, keepdims: bool = False) -> ndarray:
 def _logical(a, axis, keepdims, is_any: bool, name: str) -> ndarray:
     a = _check(a, name)
     t = kernels.ctype(a.dtype)
-    if is_any:
-        spec = {"acc_type": t, "init": "uchar acc = 0;", "step": "acc = acc || (v != 0);"}
-    else:
-        spec = {"acc_type": t, "init": "uchar acc = 1;", "step": "acc = acc && (v != 0);"}
-    spec.update(final="acc", empty=not is_any)
-    return _reduce(a, axis, keepdims, spec, np.bool_, name)
+    join = "||" if is_any else "&&"
+    op = ReduceOp(
+        t,
+        (("acc", "uchar", "0" if is_any else "1"),),
+        f"acc = acc {join} (v != 0);",
+        f"acc = acc {join} p_acc;",
+        "acc",
+    )
+    return _reduce(a, axis, keepdims, op, np.bool_, name, fill=not is_any)
 
 
 def any(a, axis=None, keepdims: bool = False) -> ndarray:  # noqa: A001
@@ -247,5 +258,5 @@ def count_nonzero(a, axis=None, keepdims: bool = False) -> ndarray:
     """Number of nonzero elements along ``axis``."""
     a = _check(a, "count_nonzero")
     t = kernels.ctype(a.dtype)
-    spec = {"acc_type": t, "init": "long acc = 0;", "step": "acc += (v != 0);", "final": "acc"}
-    return _reduce(a, axis, keepdims, spec, np.int64, "count_nonzero")
+    op = ReduceOp(t, (("acc", "long", "0"),), "acc += (v != 0);", "acc += p_acc;", "acc")
+    return _reduce(a, axis, keepdims, op, np.int64, "count_nonzero")
