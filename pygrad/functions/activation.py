@@ -6,7 +6,7 @@ can be differentiated again; the smooth ones are numerically stable for inputs o
 
 from __future__ import annotations
 
-from pygrad.backends import get_array_module
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.elementwise import exp, where
 from pygrad.functions.reduction import sum as _sum
@@ -69,8 +69,21 @@ class Sigmoid(Function):
         return xp.where(x >= 0, r, e * r)
 
     def backward(self, gy):
-        y = self.outputs[0]()
+        return SigmoidGrad()(self.outputs[0](), gy)
+
+
+class SigmoidGrad(Function):
+    """``gy * y * (1 - y)`` in one op: the backward of sigmoid, itself differentiable."""
+
+    def forward(self, y, gy):
+        fused = fused_op(get_array_module(y), "sigmoid_backward")
+        if fused is not None:
+            return fused(gy, y)
         return gy * y * (1 - y)
+
+    def backward(self, ggx):
+        y, gy = self.inputs
+        return ggx * gy * (1 - 2 * y), ggx * y * (1 - y)
 
 
 def sigmoid(x) -> Variable:
@@ -127,7 +140,29 @@ class ReLU(Function):
 
     def backward(self, gy):
         # The output's sign gives the mask, so the input need not be kept for backward.
-        return ScaleBy(self.outputs[0]().data > 0)(gy)
+        return ReLUGrad(self.outputs[0]().data)(gy)
+
+
+class ReLUGrad(Function):
+    """``gy * (y > 0)`` for the output ``y`` of relu, in one op.
+
+    Linear in ``gy``, so its backward is the same op: derivatives of any order are exact.
+    """
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, y):
+        self.y = y
+
+    def forward(self, gy):
+        fused = fused_op(get_array_module(gy), "relu_backward")
+        if fused is not None:
+            return fused(gy, self.y)
+        return gy * (self.y > 0)
+
+    def backward(self, ggx):
+        return ReLUGrad(self.y)(ggx)
 
 
 def relu(x) -> Variable:
@@ -155,10 +190,29 @@ class LeakyReLU(Function):
         return xp.where(x > 0, x, x * self.slope)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        return LeakyReLUGrad(self.inputs[0].data, self.slope)(gy)
+
+
+class LeakyReLUGrad(Function):
+    """``gy * where(x > 0, 1, slope)`` in one op; linear in ``gy``, so its backward is itself."""
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, x, slope: float):
+        self.x = x
+        self.slope = slope
+
+    def forward(self, gy):
+        x = self.x
         xp = get_array_module(x)
-        slopes = xp.where(x > 0, 1, self.slope).astype(x.dtype, copy=False)
-        return ScaleBy(slopes)(gy)
+        fused = fused_op(xp, "leaky_relu_backward")
+        if fused is not None:
+            return fused(gy, x, self.slope)
+        return gy * xp.where(x > 0, 1, self.slope).astype(x.dtype, copy=False)
+
+    def backward(self, ggx):
+        return LeakyReLUGrad(self.x, self.slope)(ggx)
 
 
 def leaky_relu(x, slope: float = 0.2) -> Variable:

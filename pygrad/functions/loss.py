@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from pygrad import backends
-from pygrad.backends import get_array_module
+from pygrad._config import Config
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, Softmax, float_input, sigmoid
 from pygrad.functions.elementwise import where
@@ -125,11 +126,19 @@ def mean_squared_error(x0, x1) -> Variable:
 # softmax cross entropy
 # =============================================================================================
 class SoftmaxCrossEntropy(Function):
-    def __init__(self, labels):
+    """``labels`` must lie in ``[0, C)``; a fused kernel checks that itself and reports
+    ``ValueError(label_error)`` at its device's next host read."""
+
+    def __init__(self, labels, label_error: str):
         self.labels = labels
+        self.label_error = label_error
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = fused_op(xp, "softmax_cross_entropy")
+        if fused is not None:
+            loss, self.probs = fused(x, self.labels, self.label_error)
+            return loss
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
         exps = xp.exp(shifted)
@@ -144,6 +153,11 @@ class SoftmaxCrossEntropy(Function):
         x = self.inputs[0]
         n, classes = x.shape
         xp = get_array_module(x.data)
+        if not Config.enable_backprop:
+            # No graph of the gradient is wanted: one fused kernel where the backend has one.
+            fused = fused_op(xp, "softmax_cross_entropy_backward")
+            if fused is not None:
+                return Variable(fused(self.probs, self.labels, gy.data))
         one_hot = (self.labels[:, None] == xp.arange(classes)[None, :]).astype(x.dtype)
         probs = Softmax((1,), self.probs)(x)
         return (probs - Variable(one_hot)) * (gy * (1.0 / n))
@@ -190,13 +204,13 @@ def softmax_cross_entropy(x, t) -> Variable:
         )
     if n == 0 or classes == 0:
         raise ValueError(f"{op}: expected a non-empty batch and classes, got logits {x.shape}")
-    low, high = _host_float(t.min()), _host_float(t.max())
-    if low < 0 or high >= classes:
-        bad = low if low < 0 else high
-        raise ValueError(
-            f"{op}: labels must lie in [0, {classes}) for {classes} classes, found {int(bad)}"
-        )
-    return SoftmaxCrossEntropy(t)(x)
+    label_range = f"{op}: labels must lie in [0, {classes}) for {classes} classes"
+    if fused_op(get_array_module(t), "softmax_cross_entropy") is None:
+        low, high = _host_float(t.min()), _host_float(t.max())
+        if low < 0 or high >= classes:
+            raise ValueError(f"{label_range}, found {int(low if low < 0 else high)}")
+    # Otherwise the fused kernel checks the labels without making the host wait.
+    return SoftmaxCrossEntropy(t, f"{label_range}, found one outside")(x)
 
 
 # =============================================================================================
@@ -250,6 +264,11 @@ def sigmoid_cross_entropy(x, t) -> Variable:
 
 
 def _check_unit_interval(v: Variable, op: str, name: str) -> None:
+    check = fused_op(get_array_module(v.data), "check_unit_interval")
+    if check is not None:
+        # Reported at the device's next host read instead of waiting for the device here.
+        check(v.data, f"{op}: {name} must lie in [0, 1], found a value outside")
+        return
     if v.size and (_host_float(v.data.min()) < 0 or _host_float(v.data.max()) > 1):
         raise ValueError(
             f"{op}: {name} must lie in [0, 1], found values in "

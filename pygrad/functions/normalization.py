@@ -12,7 +12,7 @@ import numpy as np
 
 from pygrad import backends
 from pygrad._config import Config
-from pygrad.backends import get_array_module
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, float_input
 from pygrad.functions.reduction import sum as _sum
@@ -41,9 +41,17 @@ class Normalize(Function):
     def _param_shape(self, ndim: int, size: int) -> tuple:
         return tuple(size if i == self.param_axis else 1 for i in range(ndim))
 
+    def _is_batch_norm(self, ndim: int) -> bool:
+        return self.param_axis == 1 and self.axes == (0,) + tuple(range(2, ndim))
+
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
         axes = self.axes
+        fused = fused_op(xp, "batch_norm_forward") if self._is_batch_norm(x.ndim) else None
+        if fused is not None:
+            y, self.x_hat, inv_std = fused(x, gamma, beta, self.eps, self.running)
+            self.inv_std = inv_std.reshape(self._param_shape(x.ndim, gamma.size))
+            return y
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
@@ -70,6 +78,11 @@ class Normalize(Function):
         # create_graph is off: the same formulas on the arrays kept by forward.
         x, gamma = self.inputs[0].data, self.inputs[1].data
         g, x_hat, inv_std = gy.data, self.x_hat, self.inv_std
+        xp = get_array_module(x)
+        fused = fused_op(xp, "batch_norm_backward") if self._is_batch_norm(x.ndim) else None
+        if fused is not None:
+            grads = fused(g, x_hat, inv_std.reshape(gamma.size), gamma)
+            return grads_like(tuple(Variable(a) for a in grads), self.inputs)
         shape = self._param_shape(x.ndim, gamma.size)
         param_axes = tuple(i for i in range(x.ndim) if i != self.param_axis)
         g_beta = g.sum(axis=param_axes)
@@ -270,10 +283,31 @@ def dropout(x, dropout_ratio: float = 0.5) -> Variable:
     x = float_input(x, "dropout", "x")
     if not Config.train or dropout_ratio == 0:
         return x
-    xp = get_array_module(x.data)
-    mask = (xp.random.random(x.shape) >= dropout_ratio).astype(x.dtype)
-    mask *= 1 / (1 - dropout_ratio)
-    return ScaleBy(mask)(x)
+    return Dropout(float(dropout_ratio))(x)
+
+
+class Dropout(Function):
+    """``x * mask`` with a fresh scaled mask of kept elements; backward scales by the same mask."""
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, dropout_ratio: float):
+        self.dropout_ratio = dropout_ratio
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        fused = fused_op(xp, "dropout")
+        if fused is not None:
+            y, self.mask = fused(x, self.dropout_ratio)
+            return y
+        mask = (xp.random.random(x.shape) >= self.dropout_ratio).astype(x.dtype)
+        mask *= 1 / (1 - self.dropout_ratio)
+        self.mask = mask
+        return x * mask
+
+    def backward(self, gy):
+        return ScaleBy(self.mask)(gy)
 
 
 # =============================================================================================
@@ -312,13 +346,15 @@ def embed_id(x, W) -> Variable:
         raise TypeError(f"{op}: expected integer ids x, got dtype {ids.dtype}")
     if backends.device_of(ids) != W.device:
         ids = backends.to_device(ids, W.device)
-    if ids.size:
+    id_range = f"{op}: ids must lie in [0, {W.shape[0]}) for W of shape {W.shape}"
+    check = fused_op(get_array_module(ids), "check_int_range")
+    if check is not None:
+        # Reported at the device's next host read instead of waiting for the device here.
+        check(ids, W.shape[0], f"{id_range}, found one outside")
+    elif ids.size:
         low, high = _host_int(ids.min()), _host_int(ids.max())
         if low < 0 or high >= W.shape[0]:
-            raise ValueError(
-                f"{op}: ids must lie in [0, {W.shape[0]}) for W of shape {W.shape}, "
-                f"found {low if low < 0 else high}"
-            )
+            raise ValueError(f"{id_range}, found {low if low < 0 else high}")
     return GetItem(ids)(W)
 
 

@@ -1,0 +1,537 @@
+"""Fused kernels for the hot composites of a training step: activation backward passes, softmax
+cross entropy, batch normalisation, dropout and range checks of labels and targets.
+
+Each replaces a chain of elementwise kernels and reductions (and, for the checks, a blocking
+read of a minimum and a maximum) with one or two launches.  The kernels of one float dtype live
+in one program, generated from the templates below and built the first time any of them runs.
+Integer arguments travel in one :class:`~.kernels._Meta` struct, float ones in a small struct
+of the float type.  Inputs the kernels do not expect (other dtypes, broadcast gradients) are
+handled with the array module's ordinary calls, so every registered function is exact for any
+input.  A bad label or target sets the device's error flag (see ``Device.defer_error``): the
+error is raised at the next host read instead of making the host wait here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pygrad.backends.opencl import kernels
+from pygrad.backends.opencl.array import empty_array
+from pygrad.backends.opencl.fused import register
+from pygrad.backends.opencl.kernels import _launch, _Meta, ctype
+
+__all__ = [
+    "relu_backward",
+    "leaky_relu_backward",
+    "sigmoid_backward",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    "check_int_range",
+    "check_unit_interval",
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "dropout",
+]
+
+_LABEL_TYPES = ("long", "int")  # other integer labels are converted to int64 first
+
+# --- integer arguments of each kernel ---------------------------------------------------------
+_ELEMENTWISE = _Meta(["n", "a_off", "b_off"])
+_SCE_ROWS = _Meta(["n", "classes", "x_off", "x_rs", "t_off", "err"])
+_SCE_TOTAL = _Meta(["n"])
+_SCE_BACKWARD = _Meta(["n", "classes", "t_off", "gy_off"])
+_CHECK = _Meta(["n", "off", "high", "err"])
+_BN_STATS = _Meta(["channels", "spatial", "count", "x_off", "update"])
+_BN_APPLY = _Meta(["n", "channels", "spatial", "x_off"])
+_BN_SUMS = _Meta(["channels", "spatial", "count", "gy_off"])
+_DROPOUT = _Meta(["n", "x_off", "seed", "counter"])
+# Float arguments (eps, decay, a slope, a dropout rate ...) in a struct of the float type.
+_FLOATS = 4
+
+
+def _float_struct(t: str) -> str:
+    return (
+        f"#ifndef PYGRAD_FLOATS_{t}\n#define PYGRAD_FLOATS_{t}\n"
+        f"typedef struct {{ {t} v[{_FLOATS}]; }} floats_{t};\n#endif\n"
+    )
+
+
+def _floats(dtype, *values) -> np.ndarray:
+    return np.array(list(values) + [0] * (_FLOATS - len(values)), dtype=dtype)
+
+
+# --- templates --------------------------------------------------------------------------------
+def _activation_source(t: str) -> str:
+    m = _ELEMENTWISE
+    head = (
+        f"__global {t}* gx, __global const {t}* a, __global const {t}* b, "
+        f"const floats_{t} f, {m.param()}"
+    )
+    prologue = (
+        f"    const long i = get_global_id(0);\n    if (i >= {m['n']}) return;\n"
+        f"    const {t} ga = a[{m['a_off']} + i], vb = b[{m['b_off']} + i];\n"
+    )
+    # The products mirror the NumPy formulas of the functions term by term (``gy * mask``
+    # rather than a select), so that NaNs and signed zeros come out alike.
+    bodies = {
+        "relu_backward": f"gx[i] = ga * ({t})(vb > 0);",
+        "leaky_relu_backward": f"gx[i] = ga * (vb > 0 ? ({t})1 : f.v[0]);",
+        "sigmoid_backward": f"gx[i] = ga * vb * (({t})1 - vb);",
+    }
+    return "".join(
+        f"__kernel void {name}({head}) {{\n{prologue}    {body}\n}}\n"
+        for name, body in bodies.items()
+    )
+
+
+def _softmax_cross_entropy_source(t: str, group: int) -> str:
+    rows, total, back = _SCE_ROWS, _SCE_TOTAL, _SCE_BACKWARD
+    source = ""
+    for lt in _LABEL_TYPES:
+        source += f"""
+__kernel void sce_rows_{lt}(__global {t}* probs, __global {t}* losses,
+        __global const {t}* x, __global const {lt}* labels, volatile __global int* error,
+        {rows.param()}) {{
+    const long row = get_global_id(0);
+    if (row >= {rows['n']}) return;
+    const long classes = {rows['classes']};
+    __global const {t}* xr = x + {rows['x_off']} + row * {rows['x_rs']};
+    __global {t}* pr = probs + row * classes;
+    {t} top = xr[0];
+    for (long c = 1; c < classes; ++c) top = fmax(top, xr[c]);
+    {t} sum = 0;
+    for (long c = 0; c < classes; ++c) {{ const {t} e = exp(xr[c] - top); pr[c] = e; sum += e; }}
+    for (long c = 0; c < classes; ++c) pr[c] /= sum;
+    const long label = (long)labels[{rows['t_off']} + row];
+    if (label < 0 || label >= classes) {{
+        atomic_cmpxchg(error, 0, (int){rows['err']});
+        losses[row] = NAN;
+        return;
+    }}
+    losses[row] = log(sum) - (xr[label] - top);
+}}
+__kernel void sce_backward_{lt}(__global {t}* gx, __global const {t}* probs,
+        __global const {lt}* labels, __global const {t}* gy, const floats_{t} f,
+        {back.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {back['n']}) return;
+    const long classes = {back['classes']};
+    const long label = (long)labels[{back['t_off']} + i / classes];
+    const {t} scale = gy[{back['gy_off']}] * f.v[0];
+    gx[i] = (probs[i] - ({t})(i % classes == label)) * scale;
+}}
+"""
+    # The batch mean in one work group: a fixed order of additions, so the loss is the same
+    # from run to run (atomic additions would not be).
+    source += f"""
+__kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
+void sce_total(__global {t}* out, __global const {t}* losses, const floats_{t} f,
+        {total.param()}) {{
+    __local {t} partial[{group}];
+    const int lid = get_local_id(0);
+    {t} acc = 0;
+    for (long i = lid; i < {total['n']}; i += {group}) acc += losses[i];
+    partial[lid] = acc;
+{_group_sum("partial", group)}
+    if (lid == 0) out[0] = partial[0] * f.v[0];
+}}
+"""
+    return source
+
+
+def _group_sum(names: str, group: int) -> str:
+    """Tree reduction of the local arrays ``names`` (comma-separated) into element 0."""
+    adds = " ".join(f"{a}[lid] += {a}[lid + s];" for a in names.split(", "))
+    return (
+        "    barrier(CLK_LOCAL_MEM_FENCE);\n"
+        f"    for (int s = {group} / 2; s > 0; s >>= 1) {{\n"
+        f"        if (lid < s) {{ {adds} }}\n"
+        "        barrier(CLK_LOCAL_MEM_FENCE);\n    }\n"
+    )
+
+
+def _check_source(t: str) -> str:
+    m = _CHECK
+    source = ""
+    for lt in _LABEL_TYPES:
+        source += f"""
+__kernel void check_range_{lt}(__global const {lt}* v, volatile __global int* error,
+        {m.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {m['n']}) return;
+    const long value = (long)v[{m['off']} + i];
+    if (value < 0 || value >= {m['high']}) atomic_cmpxchg(error, 0, (int){m['err']});
+}}
+"""
+    source += f"""
+__kernel void check_unit_interval(__global const {t}* v, volatile __global int* error,
+        {m.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {m['n']}) return;
+    const {t} value = v[{m['off']} + i];
+    if (value < 0 || value > 1) atomic_cmpxchg(error, 0, (int){m['err']});
+}}
+"""
+    return source
+
+
+def _batch_norm_source(t: str, group: int) -> str:
+    stats, apply, sums = _BN_STATS, _BN_APPLY, _BN_SUMS
+    # Element k of a channel's (N, spatial) values of an (N, C, spatial) array.
+    at = "((k / spatial) * channels + c) * spatial + k % spatial"
+    return f"""
+__kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
+void bn_stats(__global {t}* mean_out, __global {t}* var_out, __global {t}* inv_std_out,
+        __global {t}* running_mean,
+        __global {t}* running_var, __global const {t}* x, const floats_{t} f,
+        {stats.param()}) {{
+    __local {t} partial[{group}];
+    const long c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long channels = {stats['channels']}, spatial = {stats['spatial']};
+    const long count = {stats['count']};
+    __global const {t}* xs = x + {stats['x_off']};
+    {t} acc = 0;
+    for (long k = lid; k < count; k += {group}) acc += xs[{at}];
+    partial[lid] = acc;
+{_group_sum("partial", group)}
+    const {t} mean = partial[0] / count;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    acc = 0;
+    for (long k = lid; k < count; k += {group}) {{ const {t} d = xs[{at}] - mean; acc += d * d; }}
+    partial[lid] = acc;
+{_group_sum("partial", group)}
+    if (lid != 0) return;
+    const {t} var = partial[0] / count;
+    mean_out[c] = mean;
+    var_out[c] = var;
+    inv_std_out[c] = 1 / sqrt(var + f.v[0]);
+    if ({stats['update']}) {{
+        const {t} decay = f.v[1];
+        running_mean[c] = running_mean[c] * decay + (1 - decay) * mean;
+        // The running variance is the unbiased estimate, as in Chainer and PyTorch.
+        running_var[c] = running_var[c] * decay + (1 - decay) * count / (count - 1) * var;
+    }}
+}}
+__kernel void bn_apply(__global {t}* y, __global {t}* x_hat, __global const {t}* x,
+        __global const {t}* mean, __global const {t}* inv_std, __global const {t}* gamma,
+        __global const {t}* beta, {apply.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {apply['n']}) return;
+    const long c = (i / {apply['spatial']}) % {apply['channels']};
+    const {t} h = (x[{apply['x_off']} + i] - mean[c]) * inv_std[c];
+    x_hat[i] = h;
+    y[i] = h * gamma[c] + beta[c];
+}}
+__kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
+void bn_grad_sums(__global {t}* g_gamma, __global {t}* g_beta, __global const {t}* gy,
+        __global const {t}* x_hat, {sums.param()}) {{
+    __local {t} partial_g[{group}], partial_gh[{group}];
+    const long c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long channels = {sums['channels']}, spatial = {sums['spatial']};
+    const long count = {sums['count']};
+    __global const {t}* g = gy + {sums['gy_off']};
+    {t} acc_g = 0, acc_gh = 0;
+    for (long k = lid; k < count; k += {group}) {{
+        const long j = {at};
+        acc_g += g[j];
+        acc_gh += g[j] * x_hat[j];
+    }}
+    partial_g[lid] = acc_g;
+    partial_gh[lid] = acc_gh;
+{_group_sum("partial_g, partial_gh", group)}
+    if (lid == 0) {{ g_beta[c] = partial_g[0]; g_gamma[c] = partial_gh[0]; }}
+}}
+__kernel void bn_backward(__global {t}* gx, __global const {t}* gy, __global const {t}* x_hat,
+        __global const {t}* inv_std, __global const {t}* gamma, __global const {t}* g_gamma,
+        __global const {t}* g_beta, {apply.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {apply['n']}) return;
+    const long c = (i / {apply['spatial']}) % {apply['channels']};
+    const long count = {apply['n']} / {apply['channels']};
+    const {t} mean_g = g_beta[c] / count, mean_g_x_hat = g_gamma[c] / count;
+    gx[i] = (gamma[c] * inv_std[c])
+        * (gy[{apply['x_off']} + i] - mean_g - x_hat[i] * mean_g_x_hat);
+}}
+"""
+
+
+def _dropout_source(t: str) -> str:
+    m = _DROPOUT
+    uniform = "_uniform_float" if t == "float" else "_uniform_double"
+    return f"""
+__kernel void dropout(__global {t}* y, __global {t}* mask, __global const {t}* x,
+        const floats_{t} f, {m.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {m['n']}) return;
+    const {t} u = {uniform}((ulong){m['seed']}, (ulong){m['counter']} + (ulong)i);
+    const {t} keep = (u >= f.v[0]) ? f.v[1] : ({t})0;
+    mask[i] = keep;
+    y[i] = x[{m['x_off']} + i] * keep;
+}}
+"""
+
+
+_NAMES = (
+    ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "sce_total"]
+    + [
+        f"{kind}_{lt}"
+        for kind in ("sce_rows", "sce_backward", "check_range")
+        for lt in _LABEL_TYPES
+    ]
+    + ["check_unit_interval", "bn_stats", "bn_apply", "bn_grad_sums", "bn_backward", "dropout"]
+)
+
+
+def _kernel(device, dtype, name: str):
+    """Kernel ``name`` of the program for float ``dtype``; the first call builds all of them."""
+    t = ctype(dtype)
+    group = min(kernels.GROUP, device.max_work_group_size)
+
+    def source():
+        metas = (_ELEMENTWISE, _SCE_ROWS, _SCE_TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
+        metas += (_BN_APPLY, _BN_SUMS, _DROPOUT)
+        typedefs = "".join({m.size: m.typedef() for m in metas}.values())
+        return (
+            kernels._preamble(device)
+            + typedefs
+            + _float_struct(t)
+            + _activation_source(t)
+            + _softmax_cross_entropy_source(t, group)
+            + _check_source(t)
+            + _batch_norm_source(t, group)
+            + _dropout_source(t)
+        )
+
+    extra = [(("fused_nn", t, other), other) for other in _NAMES]
+    return device.build(("fused_nn", t, name), source, name, extra)
+
+
+def _group_launch(kernel, device, groups: int, args) -> None:
+    """``groups`` work groups of the fixed size the reduction kernels are compiled for."""
+    group = min(kernels.GROUP, device.max_work_group_size)
+    kernel(device.queue, (groups * group,), (group,), *args)
+
+
+def _contiguous(a):
+    return a if a.is_c_contiguous else a.copy()
+
+
+# --- activation backward ----------------------------------------------------------------------
+def _activation_backward(name: str, gy, other, slope: float = 0.0):
+    gy, other = _contiguous(gy), _contiguous(other)
+    device = other._device
+    gx = empty_array(other.shape, other.dtype, device)
+    if gx.size:
+        values = _Meta.pack([gx.size, gy.offset, other.offset])
+        args = [gx.buffer, gy.buffer, other.buffer, _floats(other.dtype, slope), values]
+        _launch(_kernel(device, other.dtype, name), device, gx.size, args)
+    return gx
+
+
+def _same_layout(gy, other) -> bool:
+    return gy.dtype == other.dtype and gy.shape == other.shape
+
+
+@register("relu_backward")
+def relu_backward(gy, y):
+    """``gy * (y > 0)``, the gradient of ``relu`` given its output, in one kernel."""
+    if not _same_layout(gy, y):
+        return gy * (y > 0)
+    return _activation_backward("relu_backward", gy, y)
+
+
+@register("leaky_relu_backward")
+def leaky_relu_backward(gy, x, slope: float):
+    """``gy * where(x > 0, 1, slope)``, the gradient of ``leaky_relu``, in one kernel."""
+    if not _same_layout(gy, x):
+        return gy * x.xp.where(x > 0, 1, slope).astype(x.dtype, copy=False)
+    return _activation_backward("leaky_relu_backward", gy, x, slope)
+
+
+@register("sigmoid_backward")
+def sigmoid_backward(gy, y):
+    """``gy * y * (1 - y)``, the gradient of ``sigmoid`` given its output, in one kernel."""
+    if not _same_layout(gy, y):
+        return gy * y * (1 - y)
+    return _activation_backward("sigmoid_backward", gy, y)
+
+
+# --- softmax cross entropy --------------------------------------------------------------------
+def _labels(labels):
+    if ctype(labels.dtype) not in _LABEL_TYPES:
+        labels = labels.astype(np.int64)
+    return _contiguous(labels)
+
+
+@register("softmax_cross_entropy")
+def softmax_cross_entropy(x, labels, error: str):
+    """Mean cross entropy of the rows of ``x`` (N, C) against integer ``labels`` (N,).
+
+    Returns the 0-d loss and the softmax of ``x`` (kept for backward), from two launches: one
+    work item per row (maximum, log-sum-exp, the label's term and the label's range check),
+    then the batch mean.  A label outside ``[0, C)`` raises ``ValueError(error)`` at the next
+    host read of the device.
+    """
+    device = x._device
+    n, classes = x.shape
+    if x._strides[1] != 1:
+        x = x.copy()
+    labels = _labels(labels)
+    probs = empty_array((n, classes), x.dtype, device)
+    losses = empty_array((n,), x.dtype, device)
+    loss = empty_array((), x.dtype, device)
+    code = device.defer_error(ValueError, error)
+    values = [n, classes, x.offset, x._strides[0], labels.offset, code]
+    rows = _kernel(device, x.dtype, f"sce_rows_{ctype(labels.dtype)}")
+    args = [probs.buffer, losses.buffer, x.buffer, labels.buffer, device.error_flag()]
+    _launch(rows, device, n, args + [_Meta.pack(values)])
+    total = _kernel(device, x.dtype, "sce_total")
+    args = [loss.buffer, losses.buffer, _floats(x.dtype, 1.0 / n), _Meta.pack([n])]
+    _group_launch(total, device, 1, args)
+    return loss, probs
+
+
+@register("softmax_cross_entropy_backward")
+def softmax_cross_entropy_backward(probs, labels, gy):
+    """``(probs - one_hot(labels)) * (gy / N)`` in one kernel (``gy`` a 0-d device array)."""
+    n, classes = probs.shape
+    if getattr(gy, "xp", None) is None or gy.dtype != probs.dtype:
+        xp = probs.xp
+        one_hot = (labels[:, None] == xp.arange(classes)[None, :]).astype(probs.dtype)
+        return (probs - one_hot) * (xp.asarray(gy, device=probs.device) * (1.0 / n))
+    device = probs._device
+    labels = _labels(labels)
+    gx = empty_array(probs.shape, probs.dtype, device)
+    kernel = _kernel(device, probs.dtype, f"sce_backward_{ctype(labels.dtype)}")
+    values = _Meta.pack([gx.size, classes, labels.offset, gy.offset])
+    args = [gx.buffer, probs.buffer, labels.buffer, gy.buffer, _floats(probs.dtype, 1.0 / n)]
+    _launch(kernel, device, gx.size, args + [values])
+    return gx
+
+
+# --- range checks that report at the next host read -------------------------------------------
+def _check(name: str, values, high: int, error: str) -> None:
+    values = _contiguous(values)
+    if values.size == 0:
+        return
+    device = values._device
+    code = device.defer_error(ValueError, error)
+    float_dtype = values.dtype if values.dtype.kind == "f" else np.float32
+    kernel = _kernel(device, float_dtype, name)
+    meta = _Meta.pack([values.size, values.offset, high, code])
+    _launch(kernel, device, values.size, [values.buffer, device.error_flag(), meta])
+
+
+@register("check_int_range")
+def check_int_range(values, high: int, error: str) -> None:
+    """Report ``ValueError(error)`` at the next host read if an integer (a label, an id) lies
+    outside ``[0, high)``: one launch, and the host does not wait for it."""
+    values = _labels(values)
+    _check(f"check_range_{ctype(values.dtype)}", values, high, error)
+
+
+@register("check_unit_interval")
+def check_unit_interval(values, error: str) -> None:
+    """Report ``ValueError(error)`` at the next host read if a value lies outside ``[0, 1]``."""
+    _check("check_unit_interval", values, 0, error)
+
+
+# --- batch normalisation ----------------------------------------------------------------------
+def _channels_layout(x) -> tuple:
+    channels = x.shape[1]
+    spatial = x.size // (x.shape[0] * channels) if x.size else 0
+    return channels, spatial, x.size // channels if channels else 0
+
+
+def _vector(v, dtype):
+    return _contiguous(v.astype(dtype, copy=False))
+
+
+@register("batch_norm_forward")
+def batch_norm_forward(x, gamma, beta, eps: float, running=None):
+    """Batch normalisation of ``x`` (N, C, ...) over every axis but 1, in two launches.
+
+    The first computes each channel's mean and variance (in one work group per channel) and
+    updates the running statistics ``running = (mean, var, decay)`` in place; the second
+    normalises, scales and shifts.  Returns ``y``, the normalised ``x_hat`` and ``inv_std``
+    of shape (C,), which :func:`batch_norm_backward` takes.
+    """
+    device = x._device
+    x = _contiguous(x)
+    dtype = x.dtype
+    channels, spatial, count = _channels_layout(x)
+    mean = empty_array((channels,), dtype, device)
+    var = empty_array((channels,), dtype, device)
+    inv_std = empty_array((channels,), dtype, device)
+    decay = 0.0
+    in_kernel = False
+    if running is not None:
+        running_mean, running_var, decay = running
+        # The kernel updates float arrays of x's dtype in place; others are updated below.
+        in_kernel = all(
+            r.dtype == dtype and r.is_c_contiguous and r.offset == 0
+            for r in (running_mean, running_var)
+        )
+    targets = (running_mean, running_var) if in_kernel else (mean, inv_std)
+    values = _Meta.pack([channels, spatial, count, x.offset, int(in_kernel)])
+    args = [mean.buffer, var.buffer, inv_std.buffer, targets[0].buffer, targets[1].buffer]
+    args.append(x.buffer)
+    args += [_floats(dtype, eps, decay), values]
+    _group_launch(_kernel(device, dtype, "bn_stats"), device, channels, args)
+    if running is not None and not in_kernel:
+        running_mean *= decay
+        running_mean += (1 - decay) * mean
+        running_var *= decay
+        running_var += (1 - decay) * count / (count - 1) * var
+    y = empty_array(x.shape, dtype, device)
+    x_hat = empty_array(x.shape, dtype, device)
+    values = _Meta.pack([x.size, channels, spatial, x.offset])
+    args = [y.buffer, x_hat.buffer, x.buffer, mean.buffer, inv_std.buffer]
+    args += [_vector(gamma, dtype).buffer, _vector(beta, dtype).buffer, values]
+    _launch(_kernel(device, dtype, "bn_apply"), device, x.size, args)
+    return y, x_hat, inv_std
+
+
+@register("batch_norm_backward")
+def batch_norm_backward(gy, x_hat, inv_std, gamma):
+    """Gradients of :func:`batch_norm_forward` for ``x``, ``gamma`` and ``beta``: the two sums
+    per channel in one launch, the input's gradient in a second."""
+    device = x_hat._device
+    dtype = x_hat.dtype
+    gy = _contiguous(gy.astype(dtype, copy=False))
+    channels, spatial, count = _channels_layout(x_hat)
+    g_gamma = empty_array((channels,), dtype, device)
+    g_beta = empty_array((channels,), dtype, device)
+    values = _Meta.pack([channels, spatial, count, gy.offset])
+    args = [g_gamma.buffer, g_beta.buffer, gy.buffer, x_hat.buffer, values]
+    _group_launch(_kernel(device, dtype, "bn_grad_sums"), device, channels, args)
+    gx = empty_array(x_hat.shape, dtype, device)
+    values = _Meta.pack([gx.size, channels, spatial, gy.offset])
+    args = [gx.buffer, gy.buffer, x_hat.buffer, inv_std.buffer, _vector(gamma, dtype).buffer]
+    args += [g_gamma.buffer, g_beta.buffer, values]
+    _launch(_kernel(device, dtype, "bn_backward"), device, gx.size, args)
+    return gx, g_gamma, g_beta
+
+
+# --- dropout ----------------------------------------------------------------------------------
+@register("dropout")
+def dropout(x, dropout_ratio: float):
+    """Inverted dropout in one launch: returns ``x * mask`` and the scaled mask.
+
+    The mask draws from the device's counter-based random stream (``xp.random.seed`` makes
+    it reproducible) and advances its counter by ``x.size``.
+    """
+    device = x._device
+    x = _contiguous(x)
+    y = empty_array(x.shape, x.dtype, device)
+    mask = empty_array(x.shape, x.dtype, device)
+    if x.size:
+        seed, counter = device.random_seed, device.random_counter
+        device.random_counter += x.size
+        values = _Meta.pack([x.size, x.offset, seed, counter])
+        scale = x.dtype.type(1 / (1 - dropout_ratio))  # as NumPy's ``mask *= 1 / (1 - p)``
+        args = [y.buffer, mask.buffer, x.buffer, _floats(x.dtype, dropout_ratio, scale), values]
+        _launch(_kernel(device, x.dtype, "dropout"), device, x.size, args)
+    return y, mask
