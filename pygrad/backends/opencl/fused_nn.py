@@ -24,6 +24,10 @@ __all__ = [
     "relu_backward",
     "leaky_relu_backward",
     "sigmoid_backward",
+    "tanh_backward",
+    "elu_backward",
+    "gelu_forward",
+    "gelu_backward",
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
     "check_int_range",
@@ -36,7 +40,7 @@ __all__ = [
 _LABEL_TYPES = ("long", "int")  # other integer labels are converted to int64 first
 
 # --- integer arguments of each kernel ---------------------------------------------------------
-_ELEMENTWISE = _Meta(["n", "a_off", "b_off"])
+_ELEMENTWISE = _Meta(["n", "a_off", "b_off", "c_off"])
 _SCE_ROWS = _Meta(["n", "classes", "x_off", "x_rs", "t_off", "err"])
 _SCE_TOTAL = _Meta(["n"])
 _SCE_BACKWARD = _Meta(["n", "classes", "t_off", "gy_off"])
@@ -65,23 +69,42 @@ def _activation_source(t: str) -> str:
     m = _ELEMENTWISE
     head = (
         f"__global {t}* gx, __global const {t}* a, __global const {t}* b, "
-        f"const floats_{t} f, {m.param()}"
+        f"__global const {t}* c, const floats_{t} f, {m.param()}"
     )
     prologue = (
         f"    const long i = get_global_id(0);\n    if (i >= {m['n']}) return;\n"
         f"    const {t} ga = a[{m['a_off']} + i], vb = b[{m['b_off']} + i];\n"
     )
+    third = f"    const {t} vc = c[{m['c_off']} + i];\n"
     # The products mirror the NumPy formulas of the functions term by term (``gy * mask``
-    # rather than a select), so that NaNs and signed zeros come out alike.
+    # rather than a select), so that NaNs and signed zeros come out alike.  ``a`` is the
+    # output's gradient; ``b`` and ``c`` are what the function keeps.
     bodies = {
         "relu_backward": f"gx[i] = ga * ({t})(vb > 0);",
         "leaky_relu_backward": f"gx[i] = ga * (vb > 0 ? ({t})1 : f.v[0]);",
         "sigmoid_backward": f"gx[i] = ga * vb * (({t})1 - vb);",
+        "tanh_backward": f"gx[i] = ga * (({t})1 - vb * vb);",
+        # b: the input, c: the output; below 0 the slope alpha * exp(x) is y + alpha.
+        "elu_backward": f"{third}    gx[i] = vb > 0 ? ga : ga * (vc + f.v[0]);",
+        # b: the input, c: Phi(input) kept by forward.
+        "gelu_backward": f"{third}    gx[i] = ga * (vc + vb * (exp(vb * vb * ({t})-0.5) * f.v[0]));",
     }
-    return "".join(
+    source = "".join(
         f"__kernel void {name}({head}) {{\n{prologue}    {body}\n}}\n"
         for name, body in bodies.items()
     )
+    # Phi(x) = erfc(-x / sqrt(2)) / 2 keeps its relative precision in the lower tail.
+    return source + f"""
+__kernel void gelu_forward(__global {t}* y, __global {t}* cdf, __global const {t}* x,
+        const floats_{t} f, {m.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {m['n']}) return;
+    const {t} v = x[{m['a_off']} + i];
+    const {t} p = ({t})0.5 * erfc(-v * f.v[0]);
+    cdf[i] = p;
+    y[i] = v * p;
+}}
+"""
 
 
 def _softmax_cross_entropy_source(t: str, group: int) -> str:
@@ -274,7 +297,8 @@ __kernel void dropout(__global {t}* y, __global {t}* mask, __global const {t}* x
 
 
 _NAMES = (
-    ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "sce_total"]
+    ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "tanh_backward", "sce_total"]
+    + ["elu_backward", "gelu_backward", "gelu_forward"]
     + [
         f"{kind}_{lt}"
         for kind in ("sce_rows", "sce_backward", "check_range")
@@ -318,20 +342,21 @@ def _contiguous(a):
     return a if a.is_c_contiguous else a.copy()
 
 
-# --- activation backward ----------------------------------------------------------------------
-def _activation_backward(name: str, gy, other, slope: float = 0.0):
-    gy, other = _contiguous(gy), _contiguous(other)
-    device = other._device
-    gx = empty_array(other.shape, other.dtype, device)
+# --- activations ------------------------------------------------------------------------------
+def _activation_backward(name: str, gy, b, c=None, parameter: float = 0.0):
+    gy, b = _contiguous(gy), _contiguous(b)
+    c = b if c is None else _contiguous(c)
+    device = b._device
+    gx = empty_array(b.shape, b.dtype, device)
     if gx.size:
-        values = _Meta.pack([gx.size, gy.offset, other.offset])
-        args = [gx.buffer, gy.buffer, other.buffer, _floats(other.dtype, slope), values]
-        _launch(_kernel(device, other.dtype, name), device, gx.size, args)
+        values = _Meta.pack([gx.size, gy.offset, b.offset, c.offset])
+        args = [gx.buffer, gy.buffer, b.buffer, c.buffer, _floats(b.dtype, parameter), values]
+        _launch(_kernel(device, b.dtype, name), device, gx.size, args)
     return gx
 
 
-def _same_layout(gy, other) -> bool:
-    return gy.dtype == other.dtype and gy.shape == other.shape
+def _same_layout(gy, *arrays) -> bool:
+    return all(gy.dtype == a.dtype and gy.shape == a.shape for a in arrays)
 
 
 @register("relu_backward")
@@ -347,7 +372,7 @@ def leaky_relu_backward(gy, x, slope: float):
     """``gy * where(x > 0, 1, slope)``, the gradient of ``leaky_relu``, in one kernel."""
     if not _same_layout(gy, x):
         return gy * x.xp.where(x > 0, 1, slope).astype(x.dtype, copy=False)
-    return _activation_backward("leaky_relu_backward", gy, x, slope)
+    return _activation_backward("leaky_relu_backward", gy, x, parameter=slope)
 
 
 @register("sigmoid_backward")
@@ -356,6 +381,51 @@ def sigmoid_backward(gy, y):
     if not _same_layout(gy, y):
         return gy * y * (1 - y)
     return _activation_backward("sigmoid_backward", gy, y)
+
+
+@register("tanh_backward")
+def tanh_backward(gy, y):
+    """``gy * (1 - y * y)``, the gradient of ``tanh`` given its output, in one kernel."""
+    if not _same_layout(gy, y):
+        return gy * (1 - y * y)
+    return _activation_backward("tanh_backward", gy, y)
+
+
+@register("elu_backward")
+def elu_backward(gy, x, y, alpha: float):
+    """``where(x > 0, gy, gy * (y + alpha))``, the gradient of ``elu``, in one kernel."""
+    if not _same_layout(gy, x, y):
+        return x.xp.where(x > 0, gy, gy * (y + alpha))
+    return _activation_backward("elu_backward", gy, x, y, alpha)
+
+
+_INV_SQRT_2 = 0.70710678118654752440
+_INV_SQRT_2PI = 0.39894228040143267794
+
+
+@register("gelu_forward")
+def gelu_forward(x):
+    """``x * Phi(x)`` and ``Phi(x)`` (the standard normal distribution function) in one
+    kernel, with Phi from the device's ``erfc``."""
+    device = x._device
+    x = _contiguous(x)
+    y = empty_array(x.shape, x.dtype, device)
+    cdf = empty_array(x.shape, x.dtype, device)
+    if x.size:
+        values = _Meta.pack([x.size, x.offset, 0, 0])
+        args = [y.buffer, cdf.buffer, x.buffer, _floats(x.dtype, _INV_SQRT_2), values]
+        _launch(_kernel(device, x.dtype, "gelu_forward"), device, x.size, args)
+    return y, cdf
+
+
+@register("gelu_backward")
+def gelu_backward(gy, x, cdf):
+    """``gy * (Phi(x) + x * phi(x))``, the gradient of ``gelu`` given ``Phi(x)``, in one
+    kernel."""
+    if not _same_layout(gy, x, cdf):
+        density = x.xp.exp(x * x * -0.5) * _INV_SQRT_2PI
+        return gy * (cdf + x * density)
+    return _activation_backward("gelu_backward", gy, x, cdf, _INV_SQRT_2PI)
 
 
 # --- softmax cross entropy --------------------------------------------------------------------

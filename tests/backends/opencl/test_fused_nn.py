@@ -63,6 +63,9 @@ ACTIVATIONS = {
     "relu": F.relu,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
     "sigmoid": F.sigmoid,
+    "tanh": F.tanh,
+    "elu": lambda x: F.elu(x, 1.5),
+    "gelu": F.gelu,
 }
 
 
@@ -83,6 +86,11 @@ def test_activation_grads_of_non_contiguous_inputs_match_cpu(name):
         return F.sum(ACTIVATIONS[name](v.T), axis=0)
 
     _assert_same_on_both(f, [x], np.float32)
+
+
+def test_gelu_of_extreme_inputs_matches_cpu():
+    x = np.array([-1e4, -40.0, -8.0, -1e-3, 0.0, 1e-3, 8.0, 40.0, 1e4], np.float64)
+    _assert_same_on_both(F.gelu, [x], np.float64)
 
 
 def test_relu_backward_is_one_fused_launch():
