@@ -188,6 +188,9 @@ def softmax_cross_entropy(x, t) -> Variable:
         If ``x`` is not floating-point or ``t`` is not integer.
     ValueError
         If the shapes do not match, the batch is empty, or a label is out of range.
+        On an OpenCL device the loss kernel checks the labels itself and the error is raised
+        at the device's next host read (``.get()``, ``item()``, ``synchronize()``), so that
+        the step never waits for the device.
     """
     op = "softmax_cross_entropy"
     x = float_input(x, op, "logits x")
@@ -253,6 +256,9 @@ def sigmoid_cross_entropy(x, t) -> Variable:
     ------
     ValueError
         If the shapes differ, the input is empty or a target lies outside ``[0, 1]``.
+        On an OpenCL device the values are checked by a kernel and the error is raised
+        at the device's next host read (``.get()``, ``item()``, ``synchronize()``), so
+        that the step never waits for the device.
     """
     op = "sigmoid_cross_entropy"
     x = float_input(x, op, "logits x")
@@ -318,6 +324,9 @@ def binary_cross_entropy(p, t) -> Variable:
     ------
     ValueError
         If the shapes differ, the input is empty, or ``p`` or ``t`` leave ``[0, 1]``.
+        On an OpenCL device the values are checked by a kernel and the error is raised
+        at the device's next host read (``.get()``, ``item()``, ``synchronize()``), so
+        that the step never waits for the device.
     """
     op = "binary_cross_entropy"
     p = float_input(p, op, "probabilities p")

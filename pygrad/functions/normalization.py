@@ -258,34 +258,6 @@ def layer_norm(x, gamma, beta, eps: float = 1e-5) -> Variable:
 # =============================================================================================
 # dropout
 # =============================================================================================
-def dropout(x, dropout_ratio: float = 0.5) -> Variable:
-    """Inverted dropout: zero each element with probability ``dropout_ratio`` while training.
-
-    Kept elements are scaled by ``1 / (1 - dropout_ratio)`` so that the expected value is
-    unchanged and inference needs no rescaling.  Outside training (``Config.train`` off, see
-    :func:`pygrad.test_mode`) ``x`` is returned unchanged.  The mask comes from the array
-    module's random generator (``numpy.random`` on the CPU, so ``numpy.random.seed`` fixes it).
-
-    Parameters
-    ----------
-    x : Variable or array
-        Floating-point input of any shape.
-    dropout_ratio : float
-        Probability of dropping an element, in ``[0, 1)``.
-
-    Returns
-    -------
-    Variable
-        Same shape and dtype as ``x``.
-    """
-    if not 0 <= dropout_ratio < 1:
-        raise ValueError(f"dropout: dropout_ratio must lie in [0, 1), got {dropout_ratio}")
-    x = float_input(x, "dropout", "x")
-    if not Config.train or dropout_ratio == 0:
-        return x
-    return Dropout(float(dropout_ratio))(x)
-
-
 class Dropout(Function):
     """``x * mask`` with a fresh scaled mask of kept elements; backward scales by the same mask."""
 
@@ -308,6 +280,36 @@ class Dropout(Function):
 
     def backward(self, gy):
         return ScaleBy(self.mask)(gy)
+
+
+def dropout(x, dropout_ratio: float = 0.5) -> Variable:
+    """Inverted dropout: zero each element with probability ``dropout_ratio`` while training.
+
+    Kept elements are scaled by ``1 / (1 - dropout_ratio)`` so that the expected value is
+    unchanged and inference needs no rescaling.  Outside training (``Config.train`` off, see
+    :func:`pygrad.test_mode`) ``x`` is returned unchanged.  The mask comes from the array
+    module's random generator: ``numpy.random`` on the CPU, so ``numpy.random.seed`` fixes it;
+    on OpenCL the device's counter-based stream (``xp.random.seed``), drawn by the kernel that
+    applies the mask.
+
+    Parameters
+    ----------
+    x : Variable or array
+        Floating-point input of any shape.
+    dropout_ratio : float
+        Probability of dropping an element, in ``[0, 1)``.
+
+    Returns
+    -------
+    Variable
+        Same shape and dtype as ``x``.
+    """
+    if not 0 <= dropout_ratio < 1:
+        raise ValueError(f"dropout: dropout_ratio must lie in [0, 1), got {dropout_ratio}")
+    x = float_input(x, "dropout", "x")
+    if not Config.train or dropout_ratio == 0:
+        return x
+    return Dropout(float(dropout_ratio))(x)
 
 
 # =============================================================================================
@@ -333,7 +335,9 @@ def embed_id(x, W) -> Variable:
     TypeError
         If the ids are not integers.
     ValueError
-        If ``W`` is not 2-D or an id is out of range.
+        If ``W`` is not 2-D or an id is out of range.  On an OpenCL device the ids are checked by
+        a kernel and the error is raised at the device's next host read (``.get()``,
+        ``item()``, ``synchronize()``), so that the lookup never waits for the device.
     """
     op = "embed_id"
     W = float_input(W, op, "W")
