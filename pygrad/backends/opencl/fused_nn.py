@@ -198,10 +198,28 @@ __kernel void check_unit_interval(__global const {t}* v, volatile __global int* 
     return source
 
 
+def _channel_loop(group: int, body: str) -> str:
+    """A loop of work item ``lid`` over its share of channel ``c`` of an (N, C, spatial)
+    array; ``body`` reads element ``j``.
+
+    Each work item takes one contiguous run of the channel's ``count`` values: on CPU drivers,
+    which run a group's items one after another, that reads memory in order (items striding
+    by the group size would fetch every cache line once per item).
+    """
+    return f"""    {{
+        const long chunk = (count + {group} - 1) / {group};
+        const long k0 = min(lid * chunk, count), k1 = min(k0 + chunk, count);
+        long s = k0 % spatial, j = ((k0 / spatial) * channels + c) * spatial + s;
+        for (long k = k0; k < k1; ++k) {{
+            {body}
+            ++j;
+            if (++s == spatial) {{ s = 0; j += (channels - 1) * spatial; }}
+        }}
+    }}"""
+
+
 def _batch_norm_source(t: str, group: int) -> str:
     stats, apply, sums = _BN_STATS, _BN_APPLY, _BN_SUMS
-    # Element k of a channel's (N, spatial) values of an (N, C, spatial) array.
-    at = "((k / spatial) * channels + c) * spatial + k % spatial"
     return f"""
 __kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
 void bn_stats(__global {t}* mean_out, __global {t}* var_out, __global {t}* inv_std_out,
@@ -215,13 +233,13 @@ void bn_stats(__global {t}* mean_out, __global {t}* var_out, __global {t}* inv_s
     const long count = {stats['count']};
     __global const {t}* xs = x + {stats['x_off']};
     {t} acc = 0;
-    for (long k = lid; k < count; k += {group}) acc += xs[{at}];
+{_channel_loop(group, "acc += xs[j];")}
     partial[lid] = acc;
 {_group_sum("partial", group)}
     const {t} mean = partial[0] / count;
     barrier(CLK_LOCAL_MEM_FENCE);
     acc = 0;
-    for (long k = lid; k < count; k += {group}) {{ const {t} d = xs[{at}] - mean; acc += d * d; }}
+{_channel_loop(group, f"const {t} d = xs[j] - mean; acc += d * d;")}
     partial[lid] = acc;
 {_group_sum("partial", group)}
     if (lid != 0) return;
@@ -256,11 +274,7 @@ void bn_grad_sums(__global {t}* g_gamma, __global {t}* g_beta, __global const {t
     const long count = {sums['count']};
     __global const {t}* g = gy + {sums['gy_off']};
     {t} acc_g = 0, acc_gh = 0;
-    for (long k = lid; k < count; k += {group}) {{
-        const long j = {at};
-        acc_g += g[j];
-        acc_gh += g[j] * x_hat[j];
-    }}
+{_channel_loop(group, "acc_g += g[j]; acc_gh += g[j] * x_hat[j];")}
     partial_g[lid] = acc_g;
     partial_gh[lid] = acc_gh;
 {_group_sum("partial_g, partial_gh", group)}
