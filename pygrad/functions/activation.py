@@ -65,6 +65,9 @@ class Sigmoid(Function):
         # With e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0 and e / (1 + e) below, which never
         # overflows and keeps full relative precision for large negative x.
         xp = get_array_module(x)
+        fused = fused_op(xp, "sigmoid_forward")
+        if fused is not None:
+            return fused(x)
         e = xp.exp(-xp.abs(x))
         r = 1 / (1 + e)
         return xp.where(x >= 0, r, e * r)
@@ -188,6 +191,9 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = fused_op(xp, "leaky_relu_forward")
+        if fused is not None:
+            return fused(x, self.slope)
         return xp.where(x > 0, x, x * self.slope)
 
     def backward(self, gy):
@@ -240,6 +246,9 @@ class ELU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = fused_op(xp, "elu_forward")
+        if fused is not None:
+            return fused(x, self.alpha)
         # expm1 keeps precision near 0; the minimum keeps exp from overflowing where unused.
         return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * self.alpha)
 

@@ -13,6 +13,8 @@ error is raised at the next host read instead of making the host wait here.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from pygrad.backends.opencl import kernels
@@ -26,6 +28,7 @@ __all__ = [
     "sigmoid_backward",
     "tanh_backward",
     "elu_backward",
+    "activation_forward",
     "gelu_forward",
     "gelu_backward",
     "softmax_cross_entropy",
@@ -92,6 +95,21 @@ def _activation_source(t: str) -> str:
     source = "".join(
         f"__kernel void {name}({head}) {{\n{prologue}    {body}\n}}\n"
         for name, body in bodies.items()
+    )
+    # Forward passes: y from x, the formulas of the NumPy paths (NaNs propagate alike).
+    forwards = {
+        # With e = exp(-|x|) <= 1 nothing overflows (see Sigmoid.forward).
+        "sigmoid_forward": f"const {t} e = exp(-fabs(v)), r = 1 / (1 + e);"
+        " y[i] = v >= 0 ? r : e * r;",
+        "leaky_relu_forward": "y[i] = v > 0 ? v : v * f.v[0];",
+        "elu_forward": f"y[i] = v > 0 ? v : expm1(v < 0 || isnan(v) ? v : ({t})0) * f.v[0];",
+    }
+    head = f"__global {t}* y, __global const {t}* x, const floats_{t} f, {m.param()}"
+    source += "".join(
+        f"__kernel void {name}({head}) {{\n"
+        f"    const long i = get_global_id(0);\n    if (i >= {m['n']}) return;\n"
+        f"    const {t} v = x[{m['a_off']} + i];\n    {body}\n}}\n"
+        for name, body in forwards.items()
     )
     # Phi(x) = erfc(-x / sqrt(2)) / 2 keeps its relative precision in the lower tail.
     return source + f"""
@@ -313,6 +331,7 @@ __kernel void dropout(__global {t}* y, __global {t}* mask, __global const {t}* x
 _NAMES = (
     ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "tanh_backward", "sce_total"]
     + ["elu_backward", "gelu_backward", "gelu_forward"]
+    + ["sigmoid_forward", "leaky_relu_forward", "elu_forward"]
     + [
         f"{kind}_{lt}"
         for kind in ("sce_rows", "sce_backward", "check_range")
@@ -371,6 +390,23 @@ def _activation_backward(name: str, gy, b, c=None, parameter: float = 0.0):
 
 def _same_layout(gy, *arrays) -> bool:
     return all(gy.dtype == a.dtype and gy.shape == a.shape for a in arrays)
+
+
+def activation_forward(name: str, x, parameter: float = 0.0):
+    """``name`` (``"sigmoid"``, ``"leaky_relu"`` or ``"elu"``) of ``x`` in one kernel;
+    ``parameter`` is the slope of leaky_relu or the alpha of elu."""
+    device = x._device
+    x = _contiguous(x)
+    y = empty_array(x.shape, x.dtype, device)
+    if x.size:
+        values = _Meta.pack([x.size, x.offset, 0, 0])
+        args = [y.buffer, x.buffer, _floats(x.dtype, parameter), values]
+        _launch(_kernel(device, x.dtype, f"{name}_forward"), device, x.size, args)
+    return y
+
+
+for _name in ("sigmoid", "leaky_relu", "elu"):
+    register(f"{_name}_forward")(functools.partial(activation_forward, _name))
 
 
 @register("relu_backward")

@@ -88,6 +88,16 @@ def test_activation_grads_of_non_contiguous_inputs_match_cpu(name):
     _assert_same_on_both(f, [x], np.float32)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_of_extreme_and_nan_inputs_matches_cpu(name, dtype):
+    x = np.array([-np.inf, -1e4, -50, -1e-3, -0.0, 0.0, 1e-3, 50, 1e4, np.inf, np.nan], dtype)
+    with np.errstate(invalid="ignore"):  # gelu(-inf) is -inf * 0 = nan, as in PyTorch
+        cpu = ACTIVATIONS[name](x).data
+    device = ACTIVATIONS[name](to_device(x, "opencl")).data.get()
+    np.testing.assert_allclose(device, cpu, **TOLERANCE[dtype])
+
+
 def test_gelu_of_extreme_inputs_matches_cpu():
     x = np.array([-1e4, -40.0, -8.0, -1e-3, 0.0, 1e-3, 8.0, 40.0, 1e4], np.float64)
     _assert_same_on_both(F.gelu, [x], np.float64)
