@@ -41,16 +41,23 @@ class Normalize(Function):
     def _param_shape(self, ndim: int, size: int) -> tuple:
         return tuple(size if i == self.param_axis else 1 for i in range(ndim))
 
-    def _is_batch_norm(self, ndim: int) -> bool:
-        return self.param_axis == 1 and self.axes == (0,) + tuple(range(2, ndim))
+    def _fused_kind(self, ndim: int):
+        """The fused kernels that fit these axes: ``"batch_norm"``, ``"layer_norm"`` or None."""
+        if self.param_axis == 1 and self.axes == (0,) + tuple(range(2, ndim)):
+            return "batch_norm"
+        if self.param_axis == ndim - 1 and self.axes == (ndim - 1,):
+            return "layer_norm"
+        return None
 
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
         axes = self.axes
-        fused = fused_op(xp, "batch_norm_forward") if self._is_batch_norm(x.ndim) else None
+        kind = self._fused_kind(x.ndim)
+        fused = None if kind is None else fused_op(xp, f"{kind}_forward")
         if fused is not None:
-            y, self.x_hat, inv_std = fused(x, gamma, beta, self.eps, self.running)
-            self.inv_std = inv_std.reshape(self._param_shape(x.ndim, gamma.size))
+            running = () if kind == "layer_norm" else (self.running,)
+            y, self.x_hat, inv_std = fused(x, gamma, beta, self.eps, *running)
+            self.inv_std = inv_std.reshape(_mean_shape(x.shape, axes))
             return y
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
@@ -79,9 +86,11 @@ class Normalize(Function):
         x, gamma = self.inputs[0].data, self.inputs[1].data
         g, x_hat, inv_std = gy.data, self.x_hat, self.inv_std
         xp = get_array_module(x)
-        fused = fused_op(xp, "batch_norm_backward") if self._is_batch_norm(x.ndim) else None
+        kind = self._fused_kind(x.ndim)
+        fused = None if kind is None else fused_op(xp, f"{kind}_backward")
         if fused is not None:
-            grads = fused(g, x_hat, inv_std.reshape(gamma.size), gamma)
+            stats_shape = (gamma.size,) if kind == "batch_norm" else x.shape[:-1]
+            grads = fused(g, x_hat, inv_std.reshape(stats_shape), gamma)
             return grads_like(tuple(Variable(a) for a in grads), self.inputs)
         shape = self._param_shape(x.ndim, gamma.size)
         param_axes = tuple(i for i in range(x.ndim) if i != self.param_axis)
@@ -116,6 +125,11 @@ class Normalize(Function):
         mean_g_x_hat = _sum(g_x_hat * x_hat, axes, keepdims=True) * scale
         gx = inv_std * (g_x_hat - mean_g - x_hat * mean_g_x_hat)
         return gx, _sum(gy * x_hat, param_axes), _sum(gy, param_axes)
+
+
+def _mean_shape(shape: tuple, axes: tuple) -> tuple:
+    """The shape of a mean over ``axes`` with ``keepdims=True``."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 def _check_params(op: str, x: Variable, gamma, beta, size: int, axis_name: str):

@@ -37,6 +37,8 @@ __all__ = [
     "check_unit_interval",
     "batch_norm_forward",
     "batch_norm_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
     "dropout",
 ]
 
@@ -312,6 +314,51 @@ __kernel void bn_backward(__global {t}* gx, __global const {t}* gy, __global con
 """
 
 
+def _layer_norm_source(t: str, group: int) -> str:
+    """Layer norm of (R, D) rows; the statistics of row r come from ``bn_stats`` on the (1, R, D)
+    view and the parameter gradients from ``bn_grad_sums`` on the (R, D, 1) view."""
+    apply, sums = _BN_APPLY, _BN_SUMS
+    return f"""
+__kernel void ln_apply(__global {t}* y, __global {t}* x_hat, __global const {t}* x,
+        __global const {t}* mean, __global const {t}* inv_std, __global const {t}* gamma,
+        __global const {t}* beta, {apply.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {apply['n']}) return;
+    const long r = i / {apply['spatial']}, d = i % {apply['spatial']};
+    const {t} h = (x[{apply['x_off']} + i] - mean[r]) * inv_std[r];
+    x_hat[i] = h;
+    y[i] = h * gamma[d] + beta[d];
+}}
+__kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
+void ln_row_sums(__global {t}* sum_g, __global {t}* sum_gh, __global const {t}* gy,
+        __global const {t}* x_hat, __global const {t}* gamma, {sums.param()}) {{
+    __local {t} partial_g[{group}], partial_gh[{group}];
+    const long c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long channels = {sums['channels']}, spatial = {sums['spatial']};
+    const long count = {sums['count']};
+    __global const {t}* g = gy + {sums['gy_off']};
+    {t} acc_g = 0, acc_gh = 0;
+{_channel_loop(group, f"const {t} gg = g[j] * gamma[s]; acc_g += gg; acc_gh += gg * x_hat[j];")}
+    partial_g[lid] = acc_g;
+    partial_gh[lid] = acc_gh;
+{_group_sum("partial_g, partial_gh", group)}
+    if (lid == 0) {{ sum_g[c] = partial_g[0]; sum_gh[c] = partial_gh[0]; }}
+}}
+__kernel void ln_backward(__global {t}* gx, __global const {t}* gy, __global const {t}* x_hat,
+        __global const {t}* inv_std, __global const {t}* gamma, __global const {t}* sum_g,
+        __global const {t}* sum_gh, {apply.param()}) {{
+    const long i = get_global_id(0);
+    if (i >= {apply['n']}) return;
+    const long size = {apply['spatial']}, r = i / size, d = i % size;
+    // A statement of its own: contracted into a fused multiply-add with the subtraction,
+    // g * gamma - mean(g * gamma) would not cancel exactly where the row is constant.
+    const {t} g_x_hat = gy[{apply['x_off']} + i] * gamma[d];
+    gx[i] = inv_std[r] * (g_x_hat - sum_g[r] / size - x_hat[i] * (sum_gh[r] / size));
+}}
+"""
+
+
 def _dropout_source(t: str) -> str:
     m = _DROPOUT
     uniform = "_uniform_float" if t == "float" else "_uniform_double"
@@ -332,6 +379,7 @@ _NAMES = (
     ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "tanh_backward", "sce_total"]
     + ["elu_backward", "gelu_backward", "gelu_forward"]
     + ["sigmoid_forward", "leaky_relu_forward", "elu_forward"]
+    + ["ln_apply", "ln_row_sums", "ln_backward"]
     + [
         f"{kind}_{lt}"
         for kind in ("sce_rows", "sce_backward", "check_range")
@@ -358,6 +406,7 @@ def _kernel(device, dtype, name: str):
             + _softmax_cross_entropy_source(t, group)
             + _check_source(t)
             + _batch_norm_source(t, group)
+            + _layer_norm_source(t, group)
             + _dropout_source(t)
         )
 
@@ -632,6 +681,67 @@ def batch_norm_backward(gy, x_hat, inv_std, gamma):
     args = [gx.buffer, gy.buffer, x_hat.buffer, inv_std.buffer, _vector(gamma, dtype).buffer]
     args += [g_gamma.buffer, g_beta.buffer, values]
     _launch(_kernel(device, dtype, "bn_backward"), device, gx.size, args)
+    return gx, g_gamma, g_beta
+
+
+@register("layer_norm_forward")
+def layer_norm_forward(x, gamma, beta, eps: float):
+    """Layer normalisation of ``x`` (..., D) over its last axis, in two launches (statistics
+    of each row, then the normalisation).  Returns ``y``, ``x_hat`` and ``inv_std`` of shape
+    ``x.shape[:-1]``, which :func:`layer_norm_backward` takes."""
+    device = x._device
+    x = _contiguous(x)
+    dtype = x.dtype
+    size = x.shape[-1]
+    rows = x.size // size if size else 0
+    mean = empty_array(x.shape[:-1], dtype, device)
+    var = empty_array(x.shape[:-1], dtype, device)
+    inv_std = empty_array(x.shape[:-1], dtype, device)
+    y = empty_array(x.shape, dtype, device)
+    x_hat = empty_array(x.shape, dtype, device)
+    if x.size == 0:
+        return y, x_hat, inv_std
+    values = _Meta.pack([rows, size, size, x.offset, 0])
+    args = [mean.buffer, var.buffer, inv_std.buffer, mean.buffer, var.buffer, x.buffer]
+    args += [_floats(dtype, eps), values]
+    _group_launch(_kernel(device, dtype, "bn_stats"), device, rows, args)
+    values = _Meta.pack([x.size, rows, size, x.offset])
+    args = [y.buffer, x_hat.buffer, x.buffer, mean.buffer, inv_std.buffer]
+    args += [_vector(gamma, dtype).buffer, _vector(beta, dtype).buffer, values]
+    _launch(_kernel(device, dtype, "ln_apply"), device, x.size, args)
+    return y, x_hat, inv_std
+
+
+@register("layer_norm_backward")
+def layer_norm_backward(gy, x_hat, inv_std, gamma):
+    """Gradients of :func:`layer_norm_forward` for ``x``, ``gamma`` and ``beta``: the column
+    sums (parameter gradients) and row sums in one launch each, the input's gradient in a
+    third."""
+    device = x_hat._device
+    dtype = x_hat.dtype
+    gy = _contiguous(gy.astype(dtype, copy=False))
+    size = x_hat.shape[-1]
+    rows = x_hat.size // size if size else 0
+    gamma = _vector(gamma, dtype)
+    g_gamma = empty_array((size,), dtype, device)
+    g_beta = empty_array((size,), dtype, device)
+    gx = empty_array(x_hat.shape, dtype, device)
+    if x_hat.size == 0:
+        g_gamma.fill(0)
+        g_beta.fill(0)
+        return gx, g_gamma, g_beta
+    values = _Meta.pack([size, 1, rows, gy.offset])
+    args = [g_gamma.buffer, g_beta.buffer, gy.buffer, x_hat.buffer, values]
+    _group_launch(_kernel(device, dtype, "bn_grad_sums"), device, size, args)
+    sum_g = empty_array((rows,), dtype, device)
+    sum_gh = empty_array((rows,), dtype, device)
+    values = _Meta.pack([rows, size, size, gy.offset])
+    args = [sum_g.buffer, sum_gh.buffer, gy.buffer, x_hat.buffer, gamma.buffer, values]
+    _group_launch(_kernel(device, dtype, "ln_row_sums"), device, rows, args)
+    values = _Meta.pack([gx.size, rows, size, gy.offset])
+    args = [gx.buffer, gy.buffer, x_hat.buffer, inv_std.buffer, gamma.buffer]
+    args += [sum_g.buffer, sum_gh.buffer, values]
+    _launch(_kernel(device, dtype, "ln_backward"), device, gx.size, args)
     return gx, g_gamma, g_beta
 
 

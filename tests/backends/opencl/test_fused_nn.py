@@ -249,6 +249,30 @@ def test_batch_norm_second_order_grads_match_cpu(dtype):
 
 
 # =============================================================================================
+# layer norm
+# =============================================================================================
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7,), (5, 1), (5, 7), (3, 4, 33), (130, 3)])
+def test_layer_norm_forward_and_grads_match_cpu(shape, dtype):
+    x = _logits(shape, dtype) + 1
+    rng = np.random.default_rng(4)
+    gamma = rng.standard_normal(shape[-1]).astype(dtype)
+    beta = rng.standard_normal(shape[-1]).astype(dtype)
+    _assert_same_on_both(F.layer_norm, [x, gamma, beta], dtype)
+
+
+def test_layer_norm_of_non_contiguous_input_and_second_order_grads_match_cpu():
+    x = _logits((6, 5), np.float64)
+    gamma = np.linspace(0.5, 2, 6)
+    beta = np.zeros(6)
+
+    def f(v, g, b):
+        return F.layer_norm(v.T, g, b)
+
+    _assert_same_on_both(f, [x, gamma, beta], np.float64, second_order=True)
+
+
+# =============================================================================================
 # dropout
 # =============================================================================================
 @pytest.mark.parametrize("dtype", DTYPES)
