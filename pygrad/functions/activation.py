@@ -447,6 +447,11 @@ def gelu(x) -> Variable:
 # =============================================================================================
 # softmax, log_softmax
 # =============================================================================================
+def _last_axis_op(xp, axes: tuple, ndim: int, name: str):
+    """The fused row kernel ``name`` of ``xp`` when ``axes`` is the last axis alone, or None."""
+    return fused_op(xp, f"{name}_rows") if axes == (ndim - 1,) else None
+
+
 class Softmax(Function):
     """Softmax over ``axes``; ``known`` reuses probabilities computed already (by a loss)."""
 
@@ -458,12 +463,19 @@ class Softmax(Function):
         if self.known is not None:
             return self.known
         xp = get_array_module(x)
+        fused = _last_axis_op(xp, self.axes, x.ndim, "softmax")
+        if fused is not None:
+            return fused(x)
         y = xp.exp(x - x.max(axis=self.axes, keepdims=True))
         y /= y.sum(axis=self.axes, keepdims=True)
         return y
 
     def backward(self, gy):
         y = self.outputs[0]()
+        if not Config.enable_backprop:
+            fused = _last_axis_op(get_array_module(y.data), self.axes, y.ndim, "softmax_backward")
+            if fused is not None:
+                return Variable(fused(gy.data, y.data))
         gx = y * gy
         return gx - y * _sum(gx, self.axes, keepdims=True)
 
@@ -474,11 +486,19 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = _last_axis_op(xp, self.axes, x.ndim, "log_softmax")
+        if fused is not None:
+            return fused(x)
         shifted = x - x.max(axis=self.axes, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
 
     def backward(self, gy):
         y = self.outputs[0]()
+        if not Config.enable_backprop:
+            xp = get_array_module(y.data)
+            fused = _last_axis_op(xp, self.axes, y.ndim, "log_softmax_backward")
+            if fused is not None:
+                return Variable(fused(gy.data, y.data))
         return gy - exp(y) * _sum(gy, self.axes, keepdims=True)
 
 

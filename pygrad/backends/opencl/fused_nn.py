@@ -31,6 +31,7 @@ __all__ = [
     "activation_forward",
     "gelu_forward",
     "gelu_backward",
+    "softmax_rows",
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
     "check_int_range",
@@ -46,6 +47,7 @@ _LABEL_TYPES = ("long", "int")  # other integer labels are converted to int64 fi
 
 # --- integer arguments of each kernel ---------------------------------------------------------
 _ELEMENTWISE = _Meta(["n", "a_off", "b_off", "c_off"])
+_ROWS = _Meta(["n", "classes", "a_off", "b_off"])
 _SCE_ROWS = _Meta(["n", "classes", "x_off", "x_rs", "t_off", "err"])
 _SCE_TOTAL = _Meta(["n"])
 _SCE_BACKWARD = _Meta(["n", "classes", "t_off", "gy_off"])
@@ -359,6 +361,45 @@ __kernel void ln_backward(__global {t}* gx, __global const {t}* gy, __global con
 """
 
 
+def _softmax_source(t: str) -> str:
+    """Softmax and log-softmax over the last axis of contiguous (R, C) rows, one work item per
+    row, forward and backward."""
+    m = _ROWS
+    head = f"__global {t}* out, __global const {t}* a, __global const {t}* b, {m.param()}"
+    prologue = f"""    const long row = get_global_id(0);
+    if (row >= {m['n']}) return;
+    const long classes = {m['classes']};
+    __global const {t}* ar = a + {m['a_off']} + row * classes;
+    __global const {t}* br = b + {m['b_off']} + row * classes;
+    __global {t}* o = out + row * classes;
+"""
+    top = f"""    {t} top = ar[0];
+    for (long c = 1; c < classes; ++c) top = fmax(top, ar[c]);
+    {t} sum = 0;
+"""
+    bodies = {
+        # a: the input (b unused)
+        "softmax_rows": top
+        + f"""    for (long c = 0; c < classes; ++c) {{ const {t} e = exp(ar[c] - top); o[c] = e; sum += e; }}
+    for (long c = 0; c < classes; ++c) o[c] /= sum;""",
+        "log_softmax_rows": top
+        + f"""    for (long c = 0; c < classes; ++c) sum += exp(ar[c] - top);
+    const {t} log_sum = log(sum);
+    for (long c = 0; c < classes; ++c) o[c] = (ar[c] - top) - log_sum;""",
+        # a: the output's gradient, b: the softmax
+        "softmax_backward_rows": f"""    {t} sum = 0;
+    for (long c = 0; c < classes; ++c) {{ const {t} g = br[c] * ar[c]; o[c] = g; sum += g; }}
+    for (long c = 0; c < classes; ++c) o[c] -= br[c] * sum;""",
+        # a: the output's gradient, b: the log-softmax
+        "log_softmax_backward_rows": f"""    {t} sum = 0;
+    for (long c = 0; c < classes; ++c) sum += ar[c];
+    for (long c = 0; c < classes; ++c) o[c] = ar[c] - exp(br[c]) * sum;""",
+    }
+    return "".join(
+        f"__kernel void {name}({head}) {{\n{prologue}{body}\n}}\n" for name, body in bodies.items()
+    )
+
+
 def _dropout_source(t: str) -> str:
     m = _DROPOUT
     uniform = "_uniform_float" if t == "float" else "_uniform_double"
@@ -380,6 +421,7 @@ _NAMES = (
     + ["elu_backward", "gelu_backward", "gelu_forward"]
     + ["sigmoid_forward", "leaky_relu_forward", "elu_forward"]
     + ["ln_apply", "ln_row_sums", "ln_backward"]
+    + ["softmax_rows", "log_softmax_rows", "softmax_backward_rows", "log_softmax_backward_rows"]
     + [
         f"{kind}_{lt}"
         for kind in ("sce_rows", "sce_backward", "check_range")
@@ -395,7 +437,7 @@ def _kernel(device, dtype, name: str):
     group = min(kernels.GROUP, device.max_work_group_size)
 
     def source():
-        metas = (_ELEMENTWISE, _SCE_ROWS, _SCE_TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
+        metas = (_ELEMENTWISE, _ROWS, _SCE_ROWS, _SCE_TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
         metas += (_BN_APPLY, _BN_SUMS, _DROPOUT)
         typedefs = "".join({m.size: m.typedef() for m in metas}.values())
         return (
@@ -407,6 +449,7 @@ def _kernel(device, dtype, name: str):
             + _check_source(t)
             + _batch_norm_source(t, group)
             + _layer_norm_source(t, group)
+            + _softmax_source(t)
             + _dropout_source(t)
         )
 
@@ -525,6 +568,35 @@ def gelu_backward(gy, x, cdf):
         density = x.xp.exp(x * x * -0.5) * _INV_SQRT_2PI
         return gy * (cdf + x * density)
     return _activation_backward("gelu_backward", gy, x, cdf, _INV_SQRT_2PI)
+
+
+# --- softmax and log-softmax -----------------------------------------------------------------
+def softmax_rows(name: str, a, b=None):
+    """Kernel ``name`` of the softmax family over the last axis: one work item per row.
+
+    ``softmax``/``log_softmax`` take the input ``a``; ``softmax_backward`` and
+    ``log_softmax_backward`` take the output's gradient ``a`` and the output ``b``.
+    """
+    device = a._device
+    if b is not None and not _same_layout(a, b):
+        if name == "softmax_backward":
+            gx = b * a
+            return gx - b * gx.sum(axis=-1, keepdims=True)
+        return a - a.xp.exp(b) * a.sum(axis=-1, keepdims=True)
+    a = _contiguous(a)
+    b = a if b is None else _contiguous(b)
+    out = empty_array(a.shape, a.dtype, device)
+    classes = a.shape[-1] if a.ndim else 1
+    if a.size:
+        rows = a.size // classes
+        values = _Meta.pack([rows, classes, a.offset, b.offset])
+        args = [out.buffer, a.buffer, b.buffer, values]
+        _launch(_kernel(device, a.dtype, f"{name}_rows"), device, rows, args)
+    return out
+
+
+for _name in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward"):
+    register(f"{_name}_rows")(functools.partial(softmax_rows, _name))
 
 
 # --- softmax cross entropy --------------------------------------------------------------------

@@ -42,14 +42,17 @@ def _forward_and_grads(f, arrays, device, second_order=False):
 
 
 def _assert_same_on_both(f, arrays, dtype, second_order=False):
-    cpu = _forward_and_grads(f, arrays, "cpu", second_order)
-    device = _forward_and_grads(f, arrays, "opencl", second_order)
-    for expected, actual in zip(cpu, device):
-        if expected is None:
-            assert actual is None
-            continue
-        assert actual.dtype == expected.dtype
-        np.testing.assert_allclose(actual, expected, **TOLERANCE[dtype])
+    """Forward and gradients agree; with ``second_order`` also the gradients of a gradient
+    built with ``create_graph`` (which takes the unfused, differentiable backward)."""
+    for graph in (False, True) if second_order else (False,):
+        cpu = _forward_and_grads(f, arrays, "cpu", graph)
+        device = _forward_and_grads(f, arrays, "opencl", graph)
+        for expected, actual in zip(cpu, device):
+            if expected is None:
+                assert actual is None
+                continue
+            assert actual.dtype == expected.dtype
+            np.testing.assert_allclose(actual, expected, **TOLERANCE[dtype])
 
 
 def _logits(shape, dtype, seed=0):
@@ -109,6 +112,25 @@ def test_relu_backward_is_one_fused_launch():
     fused = fused_op(gy.xp, "relu_backward")
     assert fused is not None
     np.testing.assert_array_equal(fused(gy, y).get(), (y.get() > 0).astype(np.float32))
+
+
+# =============================================================================================
+# softmax, log_softmax
+# =============================================================================================
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, axis", [((7,), -1), ((5, 1), -1), ((3, 4, 19), -1), ((6, 5), 0)])
+def test_softmax_family_matches_cpu(name, shape, axis, dtype):
+    x = _logits(shape, dtype)
+    f = getattr(F, name)
+    _assert_same_on_both(lambda v: f(v, axis=axis), [x], dtype, second_order=True)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_family_of_non_contiguous_and_huge_logits_matches_cpu(name):
+    x = _logits((8, 6), np.float32) * 300
+    f = getattr(F, name)
+    _assert_same_on_both(lambda v: F.sum(f(v.T), axis=0), [x], np.float32)
 
 
 # =============================================================================================
