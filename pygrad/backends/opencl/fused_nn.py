@@ -5,8 +5,9 @@ Each replaces a chain of elementwise kernels and reductions (and, for the checks
 read of a minimum and a maximum) with one to three launches.  The kernels of one float dtype
 live in one program (see :mod:`.fused_nn_source`), built the first time any of them runs.
 Inputs the kernels do not expect (other dtypes, mismatched shapes) are handled with the array
-module's ordinary calls, so every registered function is exact for any input.  A bad label or target sets the device's error flag (see ``Device.defer_error``): the
-error is raised at the next host read instead of making the host wait here.
+module's ordinary calls, so every registered function is exact for any input.  A bad label or
+target sets the device's error flag (see ``Device.defer_error``): the error is raised at the
+next host read instead of making the host wait here.
 """
 
 from __future__ import annotations

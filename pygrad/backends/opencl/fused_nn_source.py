@@ -67,7 +67,8 @@ def _activation_source(t: str) -> str:
         # b: the input, c: the output; below 0 the slope alpha * exp(x) is y + alpha.
         "elu_backward": f"{third}    gx[i] = vb > 0 ? ga : ga * (vc + f.v[0]);",
         # b: the input, c: Phi(input) kept by forward.
-        "gelu_backward": f"{third}    gx[i] = ga * (vc + vb * (exp(vb * vb * ({t})-0.5) * f.v[0]));",
+        "gelu_backward": f"{third}"
+        f"    gx[i] = ga * (vc + vb * (exp(vb * vb * ({t})-0.5) * f.v[0]));",
     }
     source = "".join(
         f"__kernel void {name}({head}) {{\n{prologue}    {body}\n}}\n"
@@ -353,7 +354,8 @@ def _softmax_source(t: str) -> str:
     bodies = {
         # a: the input (b unused)
         "softmax_rows": top
-        + f"""    for (long c = 0; c < classes; ++c) {{ const {t} e = exp(ar[c] - top); o[c] = e; sum += e; }}
+        + f"""    for (long c = 0; c < classes; ++c) {{
+        const {t} e = exp(ar[c] - top); o[c] = e; sum += e; }}
     for (long c = 0; c < classes; ++c) o[c] /= sum;""",
         "log_softmax_rows": top
         + f"""    for (long c = 0; c < classes; ++c) sum += exp(ar[c] - top);
