@@ -16,6 +16,7 @@ import functools
 
 import numpy as np
 
+from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import empty_array
 from pygrad.backends.opencl.fused import register
 from pygrad.backends.opencl.fused_nn_source import LABEL_TYPES, floats, group_launch, nn_kernel
@@ -33,6 +34,10 @@ __all__ = [
     "softmax_rows",
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
+    "mean_squared_error",
+    "mean_squared_error_backward",
+    "sigmoid_cross_entropy",
+    "sigmoid_cross_entropy_backward",
     "check_int_range",
     "check_unit_interval",
     "batch_norm_forward",
@@ -208,7 +213,7 @@ def softmax_cross_entropy(x, labels, error: str):
     rows = nn_kernel(device, x.dtype, f"sce_rows_{ctype(labels.dtype)}")
     args = [probs.buffer, losses.buffer, x.buffer, labels.buffer, device.error_flag()]
     _launch(rows, device, n, args + [_Meta.pack(values)])
-    total = nn_kernel(device, x.dtype, "sce_total")
+    total = nn_kernel(device, x.dtype, "scaled_total")
     args = [loss.buffer, losses.buffer, floats(x.dtype, 1.0 / n), _Meta.pack([n])]
     group_launch(total, device, 1, args)
     return loss, probs
@@ -230,6 +235,88 @@ def softmax_cross_entropy_backward(probs, labels, gy):
     args = [gx.buffer, probs.buffer, labels.buffer, gy.buffer, floats(probs.dtype, 1.0 / n)]
     _launch(kernel, device, gx.size, args + [values])
     return gx
+
+
+# --- mean squared error and sigmoid cross entropy --------------------------------------------
+_PARTIAL_SIZE = 1 << 14  # elements per work group of the partial sums, up to GROUP groups
+
+
+def _mean_loss(name: str, a, b):
+    """The mean over every element of loss term ``name`` of ``a`` and ``b`` (same shape and
+    dtype): partial sums in up to GROUP work groups, then their scaled total."""
+    device = a._device
+    a, b = _contiguous(a), _contiguous(b)
+    n = a.size
+    groups = max(1, min(kernels.GROUP, -(-n // _PARTIAL_SIZE)))
+    chunk = -(-n // groups)
+    partials = empty_array((groups,), a.dtype, device)
+    values = _Meta.pack([n, a.offset, b.offset, chunk])
+    args = [partials.buffer, a.buffer, b.buffer, values]
+    group_launch(nn_kernel(device, a.dtype, f"{name}_partials"), device, groups, args)
+    loss = empty_array((), a.dtype, device)
+    args = [loss.buffer, partials.buffer, floats(a.dtype, 1.0 / n), _Meta.pack([groups])]
+    group_launch(nn_kernel(device, a.dtype, "scaled_total"), device, 1, args)
+    return loss
+
+
+def _mean_loss_backward(name: str, a, b, gy, scale: float):
+    device = a._device
+    a, b = _contiguous(a), _contiguous(b)
+    ga = empty_array(a.shape, a.dtype, device)
+    gb = empty_array(a.shape, a.dtype, device)
+    values = _Meta.pack([a.size, a.offset, b.offset, gy.offset])
+    args = [ga.buffer, gb.buffer, a.buffer, b.buffer, gy.buffer, floats(a.dtype, scale), values]
+    _launch(nn_kernel(device, a.dtype, f"{name}_backward"), device, a.size, args)
+    return ga, gb
+
+
+def _fits(gy, a, b) -> bool:
+    """Whether ``a``, ``b`` and the 0-d device gradient ``gy`` suit the loss kernels."""
+    return (
+        a.size > 0
+        and a.dtype == b.dtype
+        and a.shape == b.shape
+        and (gy is None or (getattr(gy, "xp", None) is not None and gy.dtype == a.dtype))
+    )
+
+
+@register("mean_squared_error")
+def mean_squared_error(x0, x1):
+    """``sum((x0 - x1) ** 2) / size`` in two launches."""
+    if not _fits(None, x0, x1):
+        diff = x0 - x1
+        return (diff * diff).sum() / diff.size
+    return _mean_loss("squared_error", x0, x1)
+
+
+@register("mean_squared_error_backward")
+def mean_squared_error_backward(x0, x1, gy):
+    """``(x0 - x1) * (gy * 2 / size)`` and its negation, from one kernel."""
+    if not _fits(gy, x0, x1):
+        gx0 = (x0 - x1) * (gy * (2.0 / x0.size))
+        return gx0, -gx0
+    return _mean_loss_backward("squared_error", x0, x1, gy, 2.0 / x0.size)
+
+
+@register("sigmoid_cross_entropy")
+def sigmoid_cross_entropy(x, t):
+    """``mean(softplus(x) - t * x)`` in two launches."""
+    if not _fits(None, x, t):
+        xp = x.xp
+        losses = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
+        return losses.sum() / x.size
+    return _mean_loss("sigmoid_cross_entropy", x, t)
+
+
+@register("sigmoid_cross_entropy_backward")
+def sigmoid_cross_entropy_backward(x, t, gy):
+    """``(sigmoid(x) - t) * (gy / size)`` and ``x * -(gy / size)``, from one kernel."""
+    if not _fits(gy, x, t):
+        scale = gy * (1.0 / x.size)
+        e = x.xp.exp(-x.xp.abs(x))
+        r = 1 / (1 + e)
+        return (x.xp.where(x >= 0, r, e * r) - t) * scale, x * -scale
+    return _mean_loss_backward("sigmoid_cross_entropy", x, t, gy, 1.0 / x.size)
 
 
 # --- range checks that report at the next host read -------------------------------------------

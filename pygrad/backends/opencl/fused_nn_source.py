@@ -22,8 +22,10 @@ LABEL_TYPES = ("long", "int")  # other integer labels are converted to int64 fir
 _ELEMENTWISE = _Meta(["n", "a_off", "b_off", "c_off"])
 _ROWS = _Meta(["n", "classes", "a_off", "b_off"])
 _SCE_ROWS = _Meta(["n", "classes", "x_off", "x_rs", "t_off", "err"])
-_SCE_TOTAL = _Meta(["n"])
+_TOTAL = _Meta(["n"])
 _SCE_BACKWARD = _Meta(["n", "classes", "t_off", "gy_off"])
+_LOSS_PARTS = _Meta(["n", "a_off", "b_off", "chunk"])
+_LOSS_BACKWARD = _Meta(["n", "a_off", "b_off", "gy_off"])
 _CHECK = _Meta(["n", "off", "high", "err"])
 _BN_STATS = _Meta(["channels", "spatial", "count", "x_off", "update"])
 _BN_APPLY = _Meta(["n", "channels", "spatial", "x_off"])
@@ -104,7 +106,7 @@ __kernel void gelu_forward(__global {t}* y, __global {t}* cdf, __global const {t
 
 
 def _softmax_cross_entropy_source(t: str, group: int) -> str:
-    rows, total, back = _SCE_ROWS, _SCE_TOTAL, _SCE_BACKWARD
+    rows, back = _SCE_ROWS, _SCE_BACKWARD
     source = ""
     for lt in LABEL_TYPES:
         source += f"""
@@ -140,21 +142,78 @@ __kernel void sce_backward_{lt}(__global {t}* gx, __global const {t}* probs,
     gx[i] = (probs[i] - ({t})(i % classes == label)) * scale;
 }}
 """
-    # The batch mean in one work group: a fixed order of additions, so the loss is the same
-    # from run to run (atomic additions would not be).
-    source += f"""
+    return source
+
+
+# Elementwise losses, summed over every element: a, b -> the term of one element.
+_LOSS_TERMS = {
+    "squared_error": "const {t} d = a[j_a] - b[j_b]; acc += d * d;",
+    # softplus(x) - t * x, as in SigmoidCrossEntropy.forward
+    "sigmoid_cross_entropy": "const {t} v = a[j_a];"
+    " acc += fmax(v, ({t})0) - v * b[j_b] + log1p(exp(-fabs(v)));",
+}
+
+
+def _mean_loss_source(t: str, group: int) -> str:
+    """Partial sums of a loss in up to ``group`` work groups, their scaled total in one, and
+    the backward passes of the two losses (both gradients from one kernel)."""
+    total, parts, back = _TOTAL, _LOSS_PARTS, _LOSS_BACKWARD
+    # A fixed order of additions, so that a loss is the same from run to run (atomic
+    # additions would not be).
+    source = f"""
 __kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
-void sce_total(__global {t}* out, __global const {t}* losses, const floats_{t} f,
+void scaled_total(__global {t}* out, __global const {t}* values, const floats_{t} f,
         {total.param()}) {{
     __local {t} partial[{group}];
     const int lid = get_local_id(0);
     {t} acc = 0;
-    for (long i = lid; i < {total['n']}; i += {group}) acc += losses[i];
+    for (long i = lid; i < {total['n']}; i += {group}) acc += values[i];
     partial[lid] = acc;
 {_group_sum("partial", group)}
     if (lid == 0) out[0] = partial[0] * f.v[0];
 }}
 """
+    for name, term in _LOSS_TERMS.items():
+        source += f"""
+__kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
+void {name}_partials(__global {t}* partials, __global const {t}* a, __global const {t}* b,
+        {parts.param()}) {{
+    __local {t} partial[{group}];
+    const int lid = get_local_id(0);
+    const long n = {parts['n']}, chunk = {parts['chunk']};
+    const long start = min((long)get_group_id(0) * chunk, n), end = min(start + chunk, n);
+    const long share = (end - start + {group} - 1) / {group};
+    const long k0 = min(start + lid * share, end), k1 = min(k0 + share, end);
+    {t} acc = 0;
+    for (long k = k0; k < k1; ++k) {{
+        const long j_a = {parts['a_off']} + k, j_b = {parts['b_off']} + k;
+        {term.format(t=t)}
+    }}
+    partial[lid] = acc;
+{_group_sum("partial", group)}
+    if (lid == 0) partials[get_group_id(0)] = partial[0];
+}}
+"""
+    head = (
+        f"__global {t}* ga, __global {t}* gb, __global const {t}* a, __global const {t}* b, "
+        f"__global const {t}* gy, const floats_{t} f, {back.param()}"
+    )
+    prologue = f"""    const long i = get_global_id(0);
+    if (i >= {back['n']}) return;
+    const {t} va = a[{back['a_off']} + i], vb = b[{back['b_off']} + i];
+    const {t} scale = gy[{back['gy_off']}] * f.v[0];
+"""
+    bodies = {
+        # (x0 - x1) * (gy * 2 / size) and its negation, as in MeanSquaredError.backward
+        "squared_error_backward": f"const {t} g = (va - vb) * scale; ga[i] = g; gb[i] = -g;",
+        # (sigmoid(x) - t) * scale and x * -scale, as in SigmoidCrossEntropy.backward
+        "sigmoid_cross_entropy_backward": f"const {t} e = exp(-fabs(va)), r = 1 / (1 + e);"
+        " ga[i] = ((va >= 0 ? r : e * r) - vb) * scale; gb[i] = va * -scale;",
+    }
+    source += "".join(
+        f"__kernel void {name}({head}) {{\n{prologue}    {body}\n}}\n"
+        for name, body in bodies.items()
+    )
     return source
 
 
@@ -392,10 +451,12 @@ __kernel void dropout(__global {t}* y, __global {t}* mask, __global const {t}* x
 
 
 _NAMES = (
-    ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "tanh_backward", "sce_total"]
+    ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "tanh_backward", "scaled_total"]
     + ["elu_backward", "gelu_backward", "gelu_forward"]
     + ["sigmoid_forward", "leaky_relu_forward", "elu_forward"]
     + ["ln_apply", "ln_row_sums", "ln_backward"]
+    + [f"{name}_partials" for name in _LOSS_TERMS]
+    + [f"{name}_backward" for name in _LOSS_TERMS]
     + ["softmax_rows", "log_softmax_rows", "softmax_backward_rows", "log_softmax_backward_rows"]
     + [f"{kind}_{lt}" for kind in ("sce_rows", "sce_backward", "check_range") for lt in LABEL_TYPES]
     + ["check_unit_interval", "bn_stats", "bn_apply", "bn_grad_sums", "bn_backward", "dropout"]
@@ -408,7 +469,8 @@ def nn_kernel(device, dtype, name: str):
     group = min(kernels.GROUP, device.max_work_group_size)
 
     def source():
-        metas = (_ELEMENTWISE, _ROWS, _SCE_ROWS, _SCE_TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
+        metas = (_ELEMENTWISE, _ROWS, _SCE_ROWS, _TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
+        metas += (_LOSS_PARTS, _LOSS_BACKWARD)
         metas += (_BN_APPLY, _BN_SUMS, _DROPOUT)
         typedefs = "".join({m.size: m.typedef() for m in metas}.values())
         return (
@@ -417,6 +479,7 @@ def nn_kernel(device, dtype, name: str):
             + _float_struct(t)
             + _activation_source(t)
             + _softmax_cross_entropy_source(t, group)
+            + _mean_loss_source(t, group)
             + _check_source(t)
             + _batch_norm_source(t, group)
             + _layer_norm_source(t, group)

@@ -196,6 +196,28 @@ def test_embed_id_out_of_range_is_reported_at_the_next_read():
     np.testing.assert_array_equal(F.embed_id(np.array([4, 0]), W).data.get(), np.ones((2, 2)))
 
 
+# =============================================================================================
+# mean squared error, sigmoid cross entropy
+# =============================================================================================
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1,), (7, 13), (301, 400)])
+@pytest.mark.parametrize("name", ["mean_squared_error", "sigmoid_cross_entropy"])
+def test_elementwise_losses_and_both_grads_match_cpu(name, shape, dtype):
+    x = _logits(shape, dtype)
+    t = np.random.default_rng(5).random(shape).astype(dtype)
+    _assert_same_on_both(getattr(F, name), [x, t], dtype, second_order=True)
+
+
+@pytest.mark.parametrize("name", ["mean_squared_error", "sigmoid_cross_entropy"])
+def test_elementwise_losses_of_non_contiguous_inputs_and_mixed_dtypes_match_cpu(name):
+    x = _logits((9, 8), np.float32)
+    t = np.random.default_rng(5).random((8, 9))
+    f = getattr(F, name)
+    _assert_same_on_both(lambda v, w: f(v.T[::2], w[::2]), [x, t.astype(np.float32)], np.float32)
+    if name == "mean_squared_error":  # a float64 target Variable keeps its own dtype
+        _assert_same_on_both(lambda v, w: f(v.T, w), [x.astype(np.float64), t], np.float64)
+
+
 @pytest.mark.parametrize(
     "loss, match",
     [
