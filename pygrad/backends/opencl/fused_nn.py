@@ -19,7 +19,13 @@ import numpy as np
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import empty_array
 from pygrad.backends.opencl.fused import register
-from pygrad.backends.opencl.fused_nn_source import LABEL_TYPES, floats, group_launch, nn_kernel
+from pygrad.backends.opencl.fused_nn_source import (
+    LABEL_TYPES,
+    floats,
+    group_launch,
+    nn_kernel,
+    rows_launch,
+)
 from pygrad.backends.opencl.kernels import _launch, _Meta, ctype
 
 __all__ = [
@@ -353,6 +359,13 @@ def _channels_layout(x) -> tuple:
     return channels, spatial, x.size // channels if channels else 0
 
 
+def _bn_grid(x) -> tuple:
+    """(inner, rows) of the elementwise batch-norm kernels (see ``_channel_index``)."""
+    channels, spatial, _ = _channels_layout(x)
+    inner = spatial if spatial > 1 else channels
+    return inner, x.size // inner
+
+
 def _vector(v, dtype):
     return _contiguous(v.astype(dtype, copy=False))
 
@@ -398,7 +411,7 @@ def batch_norm_forward(x, gamma, beta, eps: float, running=None):
     values = _Meta.pack([x.size, channels, spatial, x.offset])
     args = [y.buffer, x_hat.buffer, x.buffer, mean.buffer, inv_std.buffer]
     args += [_vector(gamma, dtype).buffer, _vector(beta, dtype).buffer, values]
-    _launch(nn_kernel(device, dtype, "bn_apply"), device, x.size, args)
+    rows_launch(nn_kernel(device, dtype, "bn_apply"), device, *_bn_grid(x), args)
     return y, x_hat, inv_std
 
 
@@ -419,7 +432,7 @@ def batch_norm_backward(gy, x_hat, inv_std, gamma):
     values = _Meta.pack([gx.size, channels, spatial, gy.offset])
     args = [gx.buffer, gy.buffer, x_hat.buffer, inv_std.buffer, _vector(gamma, dtype).buffer]
     args += [g_gamma.buffer, g_beta.buffer, values]
-    _launch(nn_kernel(device, dtype, "bn_backward"), device, gx.size, args)
+    rows_launch(nn_kernel(device, dtype, "bn_backward"), device, *_bn_grid(gx), args)
     return gx, g_gamma, g_beta
 
 
@@ -447,7 +460,7 @@ def layer_norm_forward(x, gamma, beta, eps: float):
     values = _Meta.pack([x.size, rows, size, x.offset])
     args = [y.buffer, x_hat.buffer, x.buffer, mean.buffer, inv_std.buffer]
     args += [_vector(gamma, dtype).buffer, _vector(beta, dtype).buffer, values]
-    _launch(nn_kernel(device, dtype, "ln_apply"), device, x.size, args)
+    rows_launch(nn_kernel(device, dtype, "ln_apply"), device, size, rows, args)
     return y, x_hat, inv_std
 
 
@@ -480,7 +493,7 @@ def layer_norm_backward(gy, x_hat, inv_std, gamma):
     values = _Meta.pack([gx.size, rows, size, gy.offset])
     args = [gx.buffer, gy.buffer, x_hat.buffer, inv_std.buffer, gamma.buffer]
     args += [sum_g.buffer, sum_gh.buffer, values]
-    _launch(nn_kernel(device, dtype, "ln_backward"), device, gx.size, args)
+    rows_launch(nn_kernel(device, dtype, "ln_backward"), device, size, rows, args)
     return gx, g_gamma, g_beta
 
 

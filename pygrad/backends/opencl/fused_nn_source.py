@@ -14,7 +14,7 @@ import numpy as np
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.kernels import _Meta, ctype
 
-__all__ = ["LABEL_TYPES", "floats", "nn_kernel", "group_launch"]
+__all__ = ["LABEL_TYPES", "floats", "nn_kernel", "group_launch", "rows_launch"]
 
 LABEL_TYPES = ("long", "int")  # other integer labels are converted to int64 first
 
@@ -273,6 +273,17 @@ def _channel_loop(group: int, body: str) -> str:
     }}"""
 
 
+def _channel_index(m: _Meta) -> str:
+    """Element ``i`` and its channel ``c`` of an (N, C, spatial) array in a kernel launched over
+    (spatial, N * C) by rows_launch, or over (C, N) when spatial is 1: the channel comes from
+    the row or the column, with no division per element."""
+    return f"""    const long spatial = {m['spatial']}, channels = {m['channels']};
+    const long inner = spatial > 1 ? spatial : channels;
+    const long col = get_global_id(0), row = get_global_id(1);
+    if (col >= inner) return;
+    const long i = row * inner + col, c = spatial > 1 ? row % channels : col;"""
+
+
 def _batch_norm_source(t: str, group: int) -> str:
     stats, apply, sums = _BN_STATS, _BN_APPLY, _BN_SUMS
     return f"""
@@ -312,9 +323,7 @@ void bn_stats(__global {t}* mean_out, __global {t}* var_out, __global {t}* inv_s
 __kernel void bn_apply(__global {t}* y, __global {t}* x_hat, __global const {t}* x,
         __global const {t}* mean, __global const {t}* inv_std, __global const {t}* gamma,
         __global const {t}* beta, {apply.param()}) {{
-    const long i = get_global_id(0);
-    if (i >= {apply['n']}) return;
-    const long c = (i / {apply['spatial']}) % {apply['channels']};
+{_channel_index(apply)}
     const {t} h = (x[{apply['x_off']} + i] - mean[c]) * inv_std[c];
     x_hat[i] = h;
     y[i] = h * gamma[c] + beta[c];
@@ -338,9 +347,7 @@ void bn_grad_sums(__global {t}* g_gamma, __global {t}* g_beta, __global const {t
 __kernel void bn_backward(__global {t}* gx, __global const {t}* gy, __global const {t}* x_hat,
         __global const {t}* inv_std, __global const {t}* gamma, __global const {t}* g_gamma,
         __global const {t}* g_beta, {apply.param()}) {{
-    const long i = get_global_id(0);
-    if (i >= {apply['n']}) return;
-    const long c = (i / {apply['spatial']}) % {apply['channels']};
+{_channel_index(apply)}
     const long count = {apply['n']} / {apply['channels']};
     const {t} mean_g = g_beta[c] / count, mean_g_x_hat = g_gamma[c] / count;
     gx[i] = (gamma[c] * inv_std[c])
@@ -357,9 +364,10 @@ def _layer_norm_source(t: str, group: int) -> str:
 __kernel void ln_apply(__global {t}* y, __global {t}* x_hat, __global const {t}* x,
         __global const {t}* mean, __global const {t}* inv_std, __global const {t}* gamma,
         __global const {t}* beta, {apply.param()}) {{
-    const long i = get_global_id(0);
-    if (i >= {apply['n']}) return;
-    const long r = i / {apply['spatial']}, d = i % {apply['spatial']};
+    // Launched over (D, R) by rows_launch: no division per element.
+    const long d = get_global_id(0), r = get_global_id(1), size = {apply['spatial']};
+    if (d >= size) return;
+    const long i = r * size + d;
     const {t} h = (x[{apply['x_off']} + i] - mean[r]) * inv_std[r];
     x_hat[i] = h;
     y[i] = h * gamma[d] + beta[d];
@@ -383,9 +391,9 @@ void ln_row_sums(__global {t}* sum_g, __global {t}* sum_gh, __global const {t}* 
 __kernel void ln_backward(__global {t}* gx, __global const {t}* gy, __global const {t}* x_hat,
         __global const {t}* inv_std, __global const {t}* gamma, __global const {t}* sum_g,
         __global const {t}* sum_gh, {apply.param()}) {{
-    const long i = get_global_id(0);
-    if (i >= {apply['n']}) return;
-    const long size = {apply['spatial']}, r = i / size, d = i % size;
+    const long d = get_global_id(0), r = get_global_id(1), size = {apply['spatial']};
+    if (d >= size) return;
+    const long i = r * size + d;
     // A statement of its own: contracted into a fused multiply-add with the subtraction,
     // g * gamma - mean(g * gamma) would not cancel exactly where the row is constant.
     const {t} g_x_hat = gy[{apply['x_off']} + i] * gamma[d];
@@ -489,6 +497,13 @@ def nn_kernel(device, dtype, name: str):
 
     extra = [(("fused_nn", t, other), other) for other in _NAMES]
     return device.build(("fused_nn", t, name), source, name, extra)
+
+
+def rows_launch(kernel, device, inner: int, rows: int, args) -> None:
+    """A two-dimensional launch over ``rows`` rows of ``inner`` elements, in groups of a fixed
+    size along the rows."""
+    group = min(kernels.GROUP, device.max_work_group_size)
+    kernel(device.queue, ((inner + group - 1) // group * group, rows), (group, 1), *args)
 
 
 def group_launch(kernel, device, groups: int, args) -> None:
