@@ -1,6 +1,6 @@
-"""The program of the fused nn kernels (see :mod:`.fused_nn`): OpenCL C generated from the
-templates below, one program per float dtype holding every kernel, built the first time any of
-them runs.
+"""The programs of the fused nn kernels (see :mod:`.fused_nn`): OpenCL C generated from the
+templates below, one program per family of kernels and float dtype, built the first time one
+of its kernels runs.
 
 Integer arguments travel in one :class:`~.kernels._Meta` struct per kernel, float ones (eps, a
 slope, a dropout rate ...) in a small struct of the float type.  Reductions run in work groups
@@ -8,6 +8,8 @@ of a fixed size with a tree sum in local memory, in a fixed order, so results re
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -458,44 +460,38 @@ __kernel void dropout(__global {t}* y, __global {t}* mask, __global const {t}* x
 """
 
 
-_NAMES = (
-    ["relu_backward", "leaky_relu_backward", "sigmoid_backward", "tanh_backward", "scaled_total"]
-    + ["elu_backward", "gelu_backward", "gelu_forward"]
-    + ["sigmoid_forward", "leaky_relu_forward", "elu_forward"]
-    + ["ln_apply", "ln_row_sums", "ln_backward"]
-    + [f"{name}_partials" for name in _LOSS_TERMS]
-    + [f"{name}_backward" for name in _LOSS_TERMS]
-    + ["softmax_rows", "log_softmax_rows", "softmax_backward_rows", "log_softmax_backward_rows"]
-    + [f"{kind}_{lt}" for kind in ("sce_rows", "sce_backward", "check_range") for lt in LABEL_TYPES]
-    + ["check_unit_interval", "bn_stats", "bn_apply", "bn_grad_sums", "bn_backward", "dropout"]
-)
+# Kernels are grouped in one program per family and float type: a program is built the first
+# time one of its kernels runs, so a model without normalisation layers never compiles them.
+_FAMILIES = {
+    "activation": lambda t, group: _activation_source(t),
+    "softmax": lambda t, group: _softmax_source(t),
+    "loss": lambda t, group: (
+        _softmax_cross_entropy_source(t, group) + _mean_loss_source(t, group) + _check_source(t)
+    ),
+    "normalization": lambda t, group: (_batch_norm_source(t, group) + _layer_norm_source(t, group)),
+    "dropout": lambda t, group: _dropout_source(t),
+}
+_KERNEL_NAME = re.compile(r"__kernel\s+(?:__attribute__\(\(.*?\)\)\s*)?void\s+(\w+)\(")
+# kernel name -> (family, the names of every kernel of that family)
+_FAMILY_OF = {}
+for _family, _source in _FAMILIES.items():
+    _names = tuple(_KERNEL_NAME.findall(_source("float", kernels.GROUP)))
+    _FAMILY_OF.update((_name, (_family, _names)) for _name in _names)
 
 
 def nn_kernel(device, dtype, name: str):
-    """Kernel ``name`` of the program for float ``dtype``; the first call builds all of them."""
+    """Kernel ``name`` for float ``dtype``; the first call builds every kernel of its family."""
     t = ctype(dtype)
-    group = min(kernels.GROUP, device.max_work_group_size)
+    family, names = _FAMILY_OF[name]
 
     def source():
         metas = (_ELEMENTWISE, _ROWS, _SCE_ROWS, _TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
-        metas += (_LOSS_PARTS, _LOSS_BACKWARD)
-        metas += (_BN_APPLY, _BN_SUMS, _DROPOUT)
+        metas += (_LOSS_PARTS, _LOSS_BACKWARD, _BN_APPLY, _BN_SUMS, _DROPOUT)
         typedefs = "".join({m.size: m.typedef() for m in metas}.values())
-        return (
-            kernels._preamble(device)
-            + typedefs
-            + _float_struct(t)
-            + _activation_source(t)
-            + _softmax_cross_entropy_source(t, group)
-            + _mean_loss_source(t, group)
-            + _check_source(t)
-            + _batch_norm_source(t, group)
-            + _layer_norm_source(t, group)
-            + _softmax_source(t)
-            + _dropout_source(t)
-        )
+        group = min(kernels.GROUP, device.max_work_group_size)
+        return kernels._preamble(device) + typedefs + _float_struct(t) + _FAMILIES[family](t, group)
 
-    extra = [(("fused_nn", t, other), other) for other in _NAMES]
+    extra = [(("fused_nn", t, other), other) for other in names]
     return device.build(("fused_nn", t, name), source, name, extra)
 
 
