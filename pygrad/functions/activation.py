@@ -87,7 +87,10 @@ class SigmoidGrad(Function):
 
     def backward(self, ggx):
         y, gy = self.inputs
-        return ggx * gy * (1 - 2 * y), ggx * y * (1 - y)
+        # The products of the chain rule through (gy * y) * (1 - y), in the order the unfused
+        # graph of that expression would take them.
+        g_product = ggx * (1 - y)
+        return g_product * gy - ggx * (gy * y), g_product * y
 
 
 def sigmoid(x) -> Variable:
