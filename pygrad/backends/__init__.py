@@ -133,6 +133,8 @@ def fused_op(xp, name: str):
     Functions call it for hot composites (an optimizer update, im2col, softmax cross
     entropy ...) and otherwise compute the same result from NumPy-style calls.
     """
+    if xp is np:  # NumPy has none; asking it would cost a failed attribute lookup on every op
+        return None
     ops = getattr(xp, "fused_ops", None)
     return None if ops is None else ops.get(name)
 

@@ -6,7 +6,8 @@ can be differentiated again; the smooth ones are numerically stable for inputs o
 
 from __future__ import annotations
 
-from pygrad.backends import get_array_module
+from pygrad._config import Config
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.elementwise import exp, where
 from pygrad.functions.reduction import sum as _sum
@@ -64,13 +65,32 @@ class Sigmoid(Function):
         # With e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0 and e / (1 + e) below, which never
         # overflows and keeps full relative precision for large negative x.
         xp = get_array_module(x)
+        fused = fused_op(xp, "sigmoid_forward")
+        if fused is not None:
+            return fused(x)
         e = xp.exp(-xp.abs(x))
         r = 1 / (1 + e)
         return xp.where(x >= 0, r, e * r)
 
     def backward(self, gy):
-        y = self.outputs[0]()
+        return SigmoidGrad()(self.outputs[0](), gy)
+
+
+class SigmoidGrad(Function):
+    """``gy * y * (1 - y)`` in one op: the backward of sigmoid, itself differentiable."""
+
+    def forward(self, y, gy):
+        fused = fused_op(get_array_module(y), "sigmoid_backward")
+        if fused is not None:
+            return fused(gy, y)
         return gy * y * (1 - y)
+
+    def backward(self, ggx):
+        y, gy = self.inputs
+        # The products of the chain rule through (gy * y) * (1 - y), in the order the unfused
+        # graph of that expression would take them.
+        g_product = ggx * (1 - y)
+        return g_product * gy - ggx * (gy * y), g_product * y
 
 
 def sigmoid(x) -> Variable:
@@ -127,7 +147,29 @@ class ReLU(Function):
 
     def backward(self, gy):
         # The output's sign gives the mask, so the input need not be kept for backward.
-        return ScaleBy(self.outputs[0]().data > 0)(gy)
+        return ReLUGrad(self.outputs[0]().data)(gy)
+
+
+class ReLUGrad(Function):
+    """``gy * (y > 0)`` for the output ``y`` of relu, in one op.
+
+    Linear in ``gy``, so its backward is the same op: derivatives of any order are exact.
+    """
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, y):
+        self.y = y
+
+    def forward(self, gy):
+        fused = fused_op(get_array_module(gy), "relu_backward")
+        if fused is not None:
+            return fused(gy, self.y)
+        return gy * (self.y > 0)
+
+    def backward(self, ggx):
+        return ReLUGrad(self.y)(ggx)
 
 
 def relu(x) -> Variable:
@@ -152,13 +194,35 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = fused_op(xp, "leaky_relu_forward")
+        if fused is not None:
+            return fused(x, self.slope)
         return xp.where(x > 0, x, x * self.slope)
 
     def backward(self, gy):
-        x = self.inputs[0].data
+        return LeakyReLUGrad(self.inputs[0].data, self.slope)(gy)
+
+
+class LeakyReLUGrad(Function):
+    """``gy * where(x > 0, 1, slope)`` in one op; linear in ``gy``, so its backward is itself."""
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, x, slope: float):
+        self.x = x
+        self.slope = slope
+
+    def forward(self, gy):
+        x = self.x
         xp = get_array_module(x)
-        slopes = xp.where(x > 0, 1, self.slope).astype(x.dtype, copy=False)
-        return ScaleBy(slopes)(gy)
+        fused = fused_op(xp, "leaky_relu_backward")
+        if fused is not None:
+            return fused(gy, x, self.slope)
+        return gy * xp.where(x > 0, 1, self.slope).astype(x.dtype, copy=False)
+
+    def backward(self, ggx):
+        return LeakyReLUGrad(self.x, self.slope)(ggx)
 
 
 def leaky_relu(x, slope: float = 0.2) -> Variable:
@@ -185,12 +249,20 @@ class ELU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = fused_op(xp, "elu_forward")
+        if fused is not None:
+            return fused(x, self.alpha)
         # expm1 keeps precision near 0; the minimum keeps exp from overflowing where unused.
         return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * self.alpha)
 
     def backward(self, gy):
         x = self.inputs[0]
         y = self.outputs[0]()
+        if not Config.enable_backprop:
+            # No graph of the gradient is wanted: one fused kernel where the backend has one.
+            fused = fused_op(get_array_module(gy.data), "elu_backward")
+            if fused is not None:
+                return Variable(fused(gy.data, x.data, y.data, self.alpha))
         # For x <= 0 the derivative alpha * exp(x) equals y + alpha.
         return where(x.data > 0, gy, gy * (y + self.alpha))
 
@@ -338,11 +410,19 @@ class NormalCDF(Function):
 
 class GELU(Function):
     def forward(self, x):
+        fused = fused_op(get_array_module(x), "gelu_forward")
+        if fused is not None:
+            y, self.cdf = fused(x)
+            return y
         self.cdf = normal_cdf_array(x)
         return x * self.cdf
 
     def backward(self, gy):
         x = self.inputs[0]
+        if not Config.enable_backprop:
+            fused = fused_op(get_array_module(gy.data), "gelu_backward")
+            if fused is not None:
+                return Variable(fused(gy.data, x.data, self.cdf))
         cdf = NormalCDF(self.cdf)(x)
         density = exp(x * x * -0.5) * _INV_SQRT_2PI
         return gy * (cdf + x * density)
@@ -370,6 +450,11 @@ def gelu(x) -> Variable:
 # =============================================================================================
 # softmax, log_softmax
 # =============================================================================================
+def _last_axis_op(xp, axes: tuple, ndim: int, name: str):
+    """The fused row kernel ``name`` of ``xp`` when ``axes`` is the last axis alone, or None."""
+    return fused_op(xp, f"{name}_rows") if axes == (ndim - 1,) else None
+
+
 class Softmax(Function):
     """Softmax over ``axes``; ``known`` reuses probabilities computed already (by a loss)."""
 
@@ -381,12 +466,19 @@ class Softmax(Function):
         if self.known is not None:
             return self.known
         xp = get_array_module(x)
+        fused = _last_axis_op(xp, self.axes, x.ndim, "softmax")
+        if fused is not None:
+            return fused(x)
         y = xp.exp(x - x.max(axis=self.axes, keepdims=True))
         y /= y.sum(axis=self.axes, keepdims=True)
         return y
 
     def backward(self, gy):
         y = self.outputs[0]()
+        if not Config.enable_backprop:
+            fused = _last_axis_op(get_array_module(y.data), self.axes, y.ndim, "softmax_backward")
+            if fused is not None:
+                return Variable(fused(gy.data, y.data))
         gx = y * gy
         return gx - y * _sum(gx, self.axes, keepdims=True)
 
@@ -397,11 +489,19 @@ class LogSoftmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = _last_axis_op(xp, self.axes, x.ndim, "log_softmax")
+        if fused is not None:
+            return fused(x)
         shifted = x - x.max(axis=self.axes, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axes, keepdims=True))
 
     def backward(self, gy):
         y = self.outputs[0]()
+        if not Config.enable_backprop:
+            xp = get_array_module(y.data)
+            fused = _last_axis_op(xp, self.axes, y.ndim, "log_softmax_backward")
+            if fused is not None:
+                return Variable(fused(gy.data, y.data))
         return gy - exp(y) * _sum(gy, self.axes, keepdims=True)
 
 

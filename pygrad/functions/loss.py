@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from pygrad import backends
-from pygrad.backends import get_array_module
+from pygrad._config import Config
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, Softmax, float_input, sigmoid
 from pygrad.functions.elementwise import where
@@ -73,11 +74,20 @@ def _host_float(value) -> float:
 # =============================================================================================
 class MeanSquaredError(Function):
     def forward(self, x0, x1):
+        fused = fused_op(get_array_module(x0), "mean_squared_error")
+        if fused is not None:
+            return fused(x0, x1)
         diff = x0 - x1
         return (diff * diff).sum() / diff.size
 
     def backward(self, gy):
         x0, x1 = self.inputs
+        if not Config.enable_backprop:
+            # No graph of the gradient is wanted: one fused kernel where the backend has one.
+            fused = fused_op(get_array_module(x0.data), "mean_squared_error_backward")
+            if fused is not None:
+                gx0, gx1 = fused(x0.data, x1.data, gy.data)
+                return reduce_to(Variable(gx0), x0), reduce_to(Variable(gx1), x1)
         gx0 = (x0 - x1) * (gy * (2.0 / x0.size))
         return reduce_to(gx0, x0), reduce_to(-gx0, x1)
 
@@ -125,11 +135,19 @@ def mean_squared_error(x0, x1) -> Variable:
 # softmax cross entropy
 # =============================================================================================
 class SoftmaxCrossEntropy(Function):
-    def __init__(self, labels):
+    """``labels`` must lie in ``[0, C)``; a fused kernel checks that itself and reports
+    ``ValueError(label_error)`` at its device's next host read."""
+
+    def __init__(self, labels, label_error: str):
         self.labels = labels
+        self.label_error = label_error
 
     def forward(self, x):
         xp = get_array_module(x)
+        fused = fused_op(xp, "softmax_cross_entropy")
+        if fused is not None:
+            loss, self.probs = fused(x, self.labels, self.label_error)
+            return loss
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
         exps = xp.exp(shifted)
@@ -144,6 +162,11 @@ class SoftmaxCrossEntropy(Function):
         x = self.inputs[0]
         n, classes = x.shape
         xp = get_array_module(x.data)
+        if not Config.enable_backprop:
+            # No graph of the gradient is wanted: one fused kernel where the backend has one.
+            fused = fused_op(xp, "softmax_cross_entropy_backward")
+            if fused is not None:
+                return Variable(fused(self.probs, self.labels, gy.data))
         one_hot = (self.labels[:, None] == xp.arange(classes)[None, :]).astype(x.dtype)
         probs = Softmax((1,), self.probs)(x)
         return (probs - Variable(one_hot)) * (gy * (1.0 / n))
@@ -174,9 +197,13 @@ def softmax_cross_entropy(x, t) -> Variable:
         If ``x`` is not floating-point or ``t`` is not integer.
     ValueError
         If the shapes do not match, the batch is empty, or a label is out of range.
+        On an OpenCL device the loss kernel checks the labels itself and the error is raised
+        at the device's next host read (``.get()``, ``item()``, ``synchronize()``), so that
+        the step never waits for the device.
     """
     op = "softmax_cross_entropy"
     x = float_input(x, op, "logits x")
+    given = t.data if isinstance(t, Variable) else t
     t = _as_array_on(t, x, op)
     if x.ndim != 2:
         raise ValueError(f"{op}: expected logits x of shape (N, C), got shape {x.shape}")
@@ -190,13 +217,16 @@ def softmax_cross_entropy(x, t) -> Variable:
         )
     if n == 0 or classes == 0:
         raise ValueError(f"{op}: expected a non-empty batch and classes, got logits {x.shape}")
-    low, high = _host_float(t.min()), _host_float(t.max())
-    if low < 0 or high >= classes:
-        bad = low if low < 0 else high
-        raise ValueError(
-            f"{op}: labels must lie in [0, {classes}) for {classes} classes, found {int(bad)}"
-        )
-    return SoftmaxCrossEntropy(t)(x)
+    label_range = f"{op}: labels must lie in [0, {classes}) for {classes} classes"
+    # Labels given on the host are checked there, at no wait for a device; device labels are
+    # checked by the fused kernel as it runs, where a backend has one.
+    given_on_host = backends.device_of(given) == "cpu"
+    if given_on_host or fused_op(get_array_module(t), "softmax_cross_entropy") is None:
+        labels = np.asarray(given) if given_on_host else t
+        low, high = _host_float(labels.min()), _host_float(labels.max())
+        if low < 0 or high >= classes:
+            raise ValueError(f"{label_range}, found {int(low if low < 0 else high)}")
+    return SoftmaxCrossEntropy(t, f"{label_range}, found one outside")(x)
 
 
 # =============================================================================================
@@ -205,12 +235,20 @@ def softmax_cross_entropy(x, t) -> Variable:
 class SigmoidCrossEntropy(Function):
     def forward(self, x, t):
         xp = get_array_module(x)
+        fused = fused_op(xp, "sigmoid_cross_entropy")
+        if fused is not None:
+            return fused(x, t)
         # softplus(x) - t * x, with softplus written so that exp never overflows.
         losses = xp.maximum(x, 0) - x * t + xp.log1p(xp.exp(-xp.abs(x)))
         return losses.sum() / x.size
 
     def backward(self, gy):
         x, t = self.inputs
+        if not Config.enable_backprop:
+            fused = fused_op(get_array_module(x.data), "sigmoid_cross_entropy_backward")
+            if fused is not None:
+                gx, gt = fused(x.data, t.data, gy.data)
+                return Variable(gx), Variable(gt)
         scale = gy * (1.0 / x.size)
         return (sigmoid(x) - t) * scale, x * -scale
 
@@ -239,6 +277,9 @@ def sigmoid_cross_entropy(x, t) -> Variable:
     ------
     ValueError
         If the shapes differ, the input is empty or a target lies outside ``[0, 1]``.
+        On an OpenCL device the values are checked by a kernel and the error is raised
+        at the device's next host read (``.get()``, ``item()``, ``synchronize()``), so
+        that the step never waits for the device.
     """
     op = "sigmoid_cross_entropy"
     x = float_input(x, op, "logits x")
@@ -250,6 +291,11 @@ def sigmoid_cross_entropy(x, t) -> Variable:
 
 
 def _check_unit_interval(v: Variable, op: str, name: str) -> None:
+    check = fused_op(get_array_module(v.data), "check_unit_interval")
+    if check is not None:
+        # Reported at the device's next host read instead of waiting for the device here.
+        check(v.data, f"{op}: {name} must lie in [0, 1], found a value outside")
+        return
     if v.size and (_host_float(v.data.min()) < 0 or _host_float(v.data.max()) > 1):
         raise ValueError(
             f"{op}: {name} must lie in [0, 1], found values in "
@@ -299,6 +345,9 @@ def binary_cross_entropy(p, t) -> Variable:
     ------
     ValueError
         If the shapes differ, the input is empty, or ``p`` or ``t`` leave ``[0, 1]``.
+        On an OpenCL device the values are checked by a kernel and the error is raised
+        at the device's next host read (``.get()``, ``item()``, ``synchronize()``), so
+        that the step never waits for the device.
     """
     op = "binary_cross_entropy"
     p = float_input(p, op, "probabilities p")

@@ -12,7 +12,7 @@ import numpy as np
 
 from pygrad import backends
 from pygrad._config import Config
-from pygrad.backends import get_array_module
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, float_input
 from pygrad.functions.reduction import sum as _sum
@@ -41,9 +41,24 @@ class Normalize(Function):
     def _param_shape(self, ndim: int, size: int) -> tuple:
         return tuple(size if i == self.param_axis else 1 for i in range(ndim))
 
+    def _fused_kind(self, ndim: int):
+        """The fused kernels that fit these axes: ``"batch_norm"``, ``"layer_norm"`` or None."""
+        if self.param_axis == 1 and self.axes == (0,) + tuple(range(2, ndim)):
+            return "batch_norm"
+        if self.param_axis == ndim - 1 and self.axes == (ndim - 1,):
+            return "layer_norm"
+        return None
+
     def forward(self, x, gamma, beta):
         xp = get_array_module(x)
         axes = self.axes
+        kind = self._fused_kind(x.ndim)
+        fused = None if kind is None else fused_op(xp, f"{kind}_forward")
+        if fused is not None:
+            running = () if kind == "layer_norm" else (self.running,)
+            y, self.x_hat, inv_std = fused(x, gamma, beta, self.eps, *running)
+            self.inv_std = inv_std.reshape(_mean_shape(x.shape, axes))
+            return y
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
@@ -70,6 +85,13 @@ class Normalize(Function):
         # create_graph is off: the same formulas on the arrays kept by forward.
         x, gamma = self.inputs[0].data, self.inputs[1].data
         g, x_hat, inv_std = gy.data, self.x_hat, self.inv_std
+        xp = get_array_module(x)
+        kind = self._fused_kind(x.ndim)
+        fused = None if kind is None else fused_op(xp, f"{kind}_backward")
+        if fused is not None:
+            stats_shape = (gamma.size,) if kind == "batch_norm" else x.shape[:-1]
+            grads = fused(g, x_hat, inv_std.reshape(stats_shape), gamma)
+            return grads_like(tuple(Variable(a) for a in grads), self.inputs)
         shape = self._param_shape(x.ndim, gamma.size)
         param_axes = tuple(i for i in range(x.ndim) if i != self.param_axis)
         g_beta = g.sum(axis=param_axes)
@@ -103,6 +125,11 @@ class Normalize(Function):
         mean_g_x_hat = _sum(g_x_hat * x_hat, axes, keepdims=True) * scale
         gx = inv_std * (g_x_hat - mean_g - x_hat * mean_g_x_hat)
         return gx, _sum(gy * x_hat, param_axes), _sum(gy, param_axes)
+
+
+def _mean_shape(shape: tuple, axes: tuple) -> tuple:
+    """The shape of a mean over ``axes`` with ``keepdims=True``."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 def _check_params(op: str, x: Variable, gamma, beta, size: int, axis_name: str):
@@ -245,13 +272,39 @@ def layer_norm(x, gamma, beta, eps: float = 1e-5) -> Variable:
 # =============================================================================================
 # dropout
 # =============================================================================================
+class Dropout(Function):
+    """``x * mask`` with a fresh scaled mask of kept elements; backward scales by the same mask."""
+
+    needs_inputs = False
+    needs_outputs = False
+
+    def __init__(self, dropout_ratio: float):
+        self.dropout_ratio = dropout_ratio
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        fused = fused_op(xp, "dropout")
+        if fused is not None:
+            y, self.mask = fused(x, self.dropout_ratio)
+            return y
+        mask = (xp.random.random(x.shape) >= self.dropout_ratio).astype(x.dtype)
+        mask *= 1 / (1 - self.dropout_ratio)
+        self.mask = mask
+        return x * mask
+
+    def backward(self, gy):
+        return ScaleBy(self.mask)(gy)
+
+
 def dropout(x, dropout_ratio: float = 0.5) -> Variable:
     """Inverted dropout: zero each element with probability ``dropout_ratio`` while training.
 
     Kept elements are scaled by ``1 / (1 - dropout_ratio)`` so that the expected value is
     unchanged and inference needs no rescaling.  Outside training (``Config.train`` off, see
     :func:`pygrad.test_mode`) ``x`` is returned unchanged.  The mask comes from the array
-    module's random generator (``numpy.random`` on the CPU, so ``numpy.random.seed`` fixes it).
+    module's random generator: ``numpy.random`` on the CPU, so ``numpy.random.seed`` fixes it;
+    on OpenCL the device's counter-based stream (``xp.random.seed``), drawn by the kernel that
+    applies the mask.
 
     Parameters
     ----------
@@ -270,10 +323,7 @@ def dropout(x, dropout_ratio: float = 0.5) -> Variable:
     x = float_input(x, "dropout", "x")
     if not Config.train or dropout_ratio == 0:
         return x
-    xp = get_array_module(x.data)
-    mask = (xp.random.random(x.shape) >= dropout_ratio).astype(x.dtype)
-    mask *= 1 / (1 - dropout_ratio)
-    return ScaleBy(mask)(x)
+    return Dropout(float(dropout_ratio))(x)
 
 
 # =============================================================================================
@@ -299,7 +349,9 @@ def embed_id(x, W) -> Variable:
     TypeError
         If the ids are not integers.
     ValueError
-        If ``W`` is not 2-D or an id is out of range.
+        If ``W`` is not 2-D or an id is out of range.  On an OpenCL device the ids are checked by
+        a kernel and the error is raised at the device's next host read (``.get()``,
+        ``item()``, ``synchronize()``), so that the lookup never waits for the device.
     """
     op = "embed_id"
     W = float_input(W, op, "W")
@@ -310,15 +362,18 @@ def embed_id(x, W) -> Variable:
         ids = np.asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"{op}: expected integer ids x, got dtype {ids.dtype}")
-    if backends.device_of(ids) != W.device:
-        ids = backends.to_device(ids, W.device)
-    if ids.size:
+    id_range = f"{op}: ids must lie in [0, {W.shape[0]}) for W of shape {W.shape}"
+    # Ids given on the host are checked there, at no wait for a device; device ids are checked
+    # by a kernel, reported at the device's next host read, where a backend has one.
+    check = None if type(ids) is np.ndarray else fused_op(get_array_module(ids), "check_int_range")
+    if check is not None:
+        check(ids, W.shape[0], f"{id_range}, found one outside")
+    elif ids.size:
         low, high = _host_int(ids.min()), _host_int(ids.max())
         if low < 0 or high >= W.shape[0]:
-            raise ValueError(
-                f"{op}: ids must lie in [0, {W.shape[0]}) for W of shape {W.shape}, "
-                f"found {low if low < 0 else high}"
-            )
+            raise ValueError(f"{id_range}, found {low if low < 0 else high}")
+    if backends.device_of(ids) != W.device:
+        ids = backends.to_device(ids, W.device)
     return GetItem(ids)(W)
 
 

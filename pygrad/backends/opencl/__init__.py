@@ -19,7 +19,7 @@ import types as _types
 import numpy as _np
 
 from pygrad.backends.opencl import array as _array_module
-from pygrad.backends.opencl import fused_vision, kernels, random  # noqa: F401
+from pygrad.backends.opencl import fused_nn, fused_vision, kernels, random  # noqa: F401
 from pygrad.backends.opencl.array import empty_array as _empty_array
 from pygrad.backends.opencl.array import from_host as _from_host
 from pygrad.backends.opencl.array import ndarray

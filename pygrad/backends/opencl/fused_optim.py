@@ -16,14 +16,12 @@ small buffer, like sizes and offsets: a scheduler changing ``lr`` compiles nothi
 from __future__ import annotations
 
 import functools
-import weakref
 
 import numpy as np
 
 from pygrad.backends.opencl import kernels
 from pygrad.backends.opencl.array import ndarray
 from pygrad.backends.opencl.fused import register
-from pygrad.backends.opencl.runtime import cl
 
 __all__ = ["RULES", "update"]
 
@@ -164,9 +162,6 @@ MAX_STATES = 2
 _FLAG = 3 + MAX_STATES
 _TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _NO_OFFSETS = [(0,) * (MAX_STATES - k) for k in range(MAX_STATES + 1)]
-_CACHE_SIZE = 1024  # argument buffers kept per device
-_READ_ONLY = None if cl is None else cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR
-_argument_buffers = weakref.WeakKeyDictionary()  # Device -> {values: buffer}
 
 
 def _source(ctype: str) -> str:
@@ -186,22 +181,6 @@ def _source(ctype: str) -> str:
             f"{body}\n}}\n"
         )
     return "".join(parts)
-
-
-def _argument_buffer(device, buffers: dict, values: tuple, dtype):
-    """The read-only buffer holding ``values`` as ``dtype``, from ``device``'s ``buffers``,
-    made once per distinct values (Python floats round to float32 as NumPy rounds a scalar
-    meeting a float32 array)."""
-    key = (dtype, values)
-    buffer = buffers.get(key)
-    if buffer is None:
-        if len(buffers) >= _CACHE_SIZE:
-            # Steps repeat their values: keep the newer half.
-            for old in list(buffers)[: len(buffers) - _CACHE_SIZE // 2]:
-                buffers.pop(old, None)  # another thread may have dropped it already
-        host = np.array(values, dtype=dtype)
-        buffer = buffers[key] = cl.Buffer(device.context, _READ_ONLY, hostbuf=host)
-    return buffer
 
 
 def _kernel(device, dtype, rule: str):
@@ -263,11 +242,8 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     offsets = tuple(state.offset for state in states) + _NO_OFFSETS[len(states)]
     meta = (n, param.offset, grad.offset) + offsets + (flags,)
     args = [param.buffer, grad.buffer] + [state.buffer for state in states]
-    buffers = _argument_buffers.get(device)
-    if buffers is None:
-        buffers = _argument_buffers[device] = {}
-    args.append(_argument_buffer(device, buffers, meta, np.int64))
-    args.append(_argument_buffer(device, buffers, tuple(scalars), dtype))
+    args.append(kernels.MetaArgs(meta))
+    args.append(kernels.real_args(dtype, scalars))
     kernels._launch(_kernel(device, dtype, rule), device, n, args)
     return True
 

@@ -22,6 +22,9 @@ from pygrad.backends.opencl.runtime import cl
 __all__ = [
     "C_TYPES",
     "MetaArgs",
+    "Float32Args",
+    "Float64Args",
+    "real_args",
     "ctype",
     "launch",
     "real_bits",
@@ -128,9 +131,12 @@ def launch(kernel, device, global_size: tuple, local_size: tuple, args) -> None:
     Arguments are set one by one and the launch enqueued without PyOpenCL's generic call,
     which inspects every argument's type on each call.
     """
+    # Every argument buffer is found before any is set: finding one may evict another from the
+    # device's cache, and a buffer set but released before the enqueue would dangle.
+    args = [device.arg_buffer(arg) if type(arg) in ARG_TYPES else arg for arg in args]
     set_arg = kernel.set_arg
     for i, arg in enumerate(args):
-        set_arg(i, device.meta_buffer(arg) if type(arg) is MetaArgs else arg)
+        set_arg(i, arg)
     cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
 
 
@@ -178,8 +184,32 @@ def contiguous_strides(shape: tuple) -> tuple:
 class MetaArgs(tuple):
     """The values of a kernel's :class:`_Meta` fields: 64-bit integers (reals as the bits of a
     float64).  A launch passes them as one read-only buffer, made once per distinct values and
-    device (see ``Device.meta_buffer``): a training step repeats its shapes, and on PoCL a
+    device (see ``Device.arg_buffer``): a training step repeats its shapes, and on PoCL a
     buffer argument costs well under a microsecond where a by-value argument costs about 30."""
+
+    dtype = np.dtype(np.int64)
+
+
+class Float32Args(tuple):
+    """Like :class:`MetaArgs`, for values a kernel reads as ``__global const float*``."""
+
+    dtype = np.dtype(np.float32)
+
+
+class Float64Args(tuple):
+    """Like :class:`MetaArgs`, for values a kernel reads as ``__global const double*``."""
+
+    dtype = np.dtype(np.float64)
+
+
+ARG_TYPES = (MetaArgs, Float32Args, Float64Args)
+_REAL_ARGS = {np.dtype(np.float32): Float32Args, np.dtype(np.float64): Float64Args}
+
+
+def real_args(dtype, values) -> tuple:
+    """``values`` (Python floats) as the argument buffer of a kernel reading them as ``dtype``
+    (rounded to it as NumPy rounds a Python scalar meeting an array of it)."""
+    return _REAL_ARGS[np.dtype(dtype)](float(v) for v in values)
 
 
 _double_bits = struct.Struct("<d")

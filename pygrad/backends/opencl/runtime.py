@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install pygrad[opencl]"
-_META_CACHE_SIZE = 4096  # distinct kernel argument sets kept on each device
+_ARG_CACHE_SIZE = 4096  # distinct kernel argument sets kept on each device
 
 
 def missing_call(name: str, owner: str = "") -> AttributeError:
@@ -83,25 +83,27 @@ class Device:
         self.random_seed = _initial_seed if _initial_seed is not None else _seed_from_numpy()
         self.random_counter = 0
         self._error_flag = None
-        self._meta_buffers: dict = {}
+        self._arg_buffers: dict = {}
         # Errors kernels may report through the flag, by code, until the next host read.
         self._error_codes: dict = {}  # (type, message) -> code
         self._errors: dict = {}  # code -> (type, message)
 
-    def meta_buffer(self, values):
-        """The read-only buffer holding ``values`` (a ``MetaArgs``), made once per distinct
-        values: kernels read their sizes, strides and scalars from it."""
-        buffer = self._meta_buffers.get(values)
+    def arg_buffer(self, values):
+        """The read-only buffer holding ``values`` (a ``kernels.MetaArgs`` or another of
+        ``kernels.ARG_TYPES``, which give the dtype), made once per distinct values and type:
+        kernels read their sizes, strides and scalars from it."""
+        key = (type(values), values)
+        buffer = self._arg_buffers.get(key)
         if buffer is None:
-            if len(self._meta_buffers) >= _META_CACHE_SIZE:
+            if len(self._arg_buffers) >= _ARG_CACHE_SIZE:
                 # Launches of a training step repeat their values; keep the newer half.
-                items = list(self._meta_buffers.items())
-                self._meta_buffers = dict(items[len(items) // 2 :])
-            host = np.array(values, dtype=np.int64) if values else np.zeros(1, np.int64)
+                items = list(self._arg_buffers.items())
+                self._arg_buffers = dict(items[len(items) // 2 :])
+            host = np.array(values or (0,), dtype=values.dtype)
             buffer = cl.Buffer(
                 self.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=host
             )
-            self._meta_buffers[values] = buffer
+            self._arg_buffers[key] = buffer
         return buffer
 
     def allocate(self, nbytes: int):

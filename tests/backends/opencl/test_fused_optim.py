@@ -235,9 +235,9 @@ def test_fused_update_refuses_mismatched_arrays_without_touching_them(opencl):
 
 
 def test_argument_buffers_evicted_from_a_full_cache_leave_results_unchanged(opencl, monkeypatch):
-    from pygrad.backends.opencl import fused_optim
+    from pygrad.backends.opencl import runtime
 
-    monkeypatch.setattr(fused_optim, "_CACHE_SIZE", 4)
+    monkeypatch.setattr(runtime, "_ARG_CACHE_SIZE", 4)
     results = {}
     for device in ("cpu", opencl):
         param = Parameter(np.ones(9, np.float32), device=device)
@@ -248,6 +248,5 @@ def test_argument_buffers_evicted_from_a_full_cache_leave_results_unchanged(open
             optimizer.step()
             scheduler.step()
         results[device] = param.numpy()
-    buffers = fused_optim._argument_buffers[xp.get_device(opencl)]
-    assert len(buffers) <= 4
+    assert len(xp.get_device(opencl)._arg_buffers) <= 4
     np.testing.assert_allclose(results[opencl], results["cpu"], **TOLERANCE[np.float32])
