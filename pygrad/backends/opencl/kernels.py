@@ -300,18 +300,24 @@ def _strided_index_loop(meta: _Meta, names: list) -> str:
 
 # --- elementwise --------------------------------------------------------------------------------
 def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
-    """Source of one elementwise kernel: flat (``max_dims == 0``: each operand contiguous,
-    ``step`` 1, or a single element, ``step`` 0) or strided (any strides, up to ``max_dims``
-    axes).  Scalar inputs are read from the argument buffer (``meta``)."""
+    """Source of one elementwise kernel: flat (``max_dims == 0``) or strided (any strides, up
+    to ``max_dims`` axes).  Scalar inputs are read from the argument buffer (``meta``).
+
+    In the flat layout the output is contiguous and an array input is read contiguously, as
+    one element (kind ``"T@0"``) or as one row repeated down the rows of a 2-D output (kind
+    ``"T@r"``, a bias): addressing known when compiling lets PoCL vectorise the kernel.
+    """
     flat = max_dims == 0
     names = ["out"] + [f"in{k}" for k, (kind, _) in enumerate(kinds) if kind != "scalar"]
     scalars = [f"s{k}" for k, (kind, _) in enumerate(kinds) if kind == "scalar"]
     reals = [f"s{k}" for k, (kind, lt) in enumerate(kinds) if kind == "scalar" and lt in _REALS]
     if flat:
-        fields = ["n"] + [f"{n}_{field}" for n in names for field in ("off", "step")]
-        meta = _Meta(fields + scalars, reals)
+        meta = _Meta(["n", "period"] + [f"{n}_off" for n in names] + scalars, reals)
+        modes = ["c"] + [kind.partition("@")[2] or "c" for kind, _ in kinds if kind != "scalar"]
+        position = {"c": " + gid", "0": "", "r": f" + gid % {meta['period']}"}
         index = [
-            f"    const long j_{n} = {meta[n + '_off']} + gid * {meta[n + '_step']};" for n in names
+            f"    const long j_{n} = {meta[n + '_off']}{position[mode]};"
+            for n, mode in zip(names, modes)
         ]
     else:
         meta = _Meta(_strided_fields(names, max_dims) + scalars, reals)
@@ -323,7 +329,7 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
         if kind == "scalar":
             loads.append(f"    const {ct} a{k} = ({ct}){meta[f's{k}']};")
         else:
-            params.append(f"__global const {'uchar' if kind == 'bool' else kind}* in{k}")
+            params.append(f"__global const {kind.partition('@')[0]}* in{k}")
             value = f"(in{k}[j_in{k}] != 0)" if lt == "bool" else f"in{k}[j_in{k}]"
             loads.append(f"    const {ct} a{k} = ({ct}){value};")
     params.append(meta.param())
@@ -382,24 +388,31 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
         return out
     arrays = [out] + [x for x in inputs if hasattr(x, "buffer")]
     out_strides = out._strides
+    period = 0
     if all(a._strides == out_strides for a in arrays) and out.is_c_contiguous:
-        shape, strides, steps = (n,), None, [1] * len(arrays)  # the common case, cheaply
+        shape, strides, modes = (n,), None, [""] * len(arrays)  # the common case, cheaply
     else:
         shape, strides = collapse(out.shape, [a._strides for a in arrays])
-        cstrides = contiguous_strides(shape)
-        steps = [1 if st == cstrides else 0 if not any(st) else None for st in strides]
-    flat = None not in steps
+        modes = [_flat_mode(shape, st) for st in strides]
+        if modes[0] != "":
+            modes[0] = None  # a flat kernel writes its output contiguously
+        if "r" in modes:
+            period = shape[-1]
+    flat = None not in modes
+    modes = iter(modes[1:] if flat else [""] * len(inputs))
     kinds = tuple(
-        (C_TYPES[x.dtype], lt) if hasattr(x, "buffer") else ("scalar", lt)
+        (
+            (C_TYPES[x.dtype] + _MODE_SUFFIX[next(modes)], lt)
+            if hasattr(x, "buffer")
+            else ("scalar", lt)
+        )
         for x, lt in zip(inputs, loop_ctypes)
     )
     max_dims = max(MAX_DIMS, len(shape))
     kernel = elementwise_kernel(device, expr, out.dtype, kinds, flat, max_dims)
     args = [a.buffer for a in arrays]
     if flat:
-        values = [n]
-        for array, step in zip(arrays, steps):
-            values += [array.offset, step]
+        values = [n, period] + [array.offset for array in arrays]
     else:
         values = _strided_values(n, shape, [a.offset for a in arrays], strides, max_dims)
     if len(arrays) <= len(inputs):
@@ -409,6 +422,22 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     args.append(MetaArgs(values))
     _launch(kernel, device, n, args)
     return out
+
+
+_MODE_SUFFIX = {"": "", "0": "@0", "r": "@r"}
+
+
+def _flat_mode(shape: tuple, strides: tuple):
+    """How a flat kernel reads an operand of ``strides`` over the collapsed ``shape``:
+    ``""`` contiguously, ``"0"`` one element, ``"r"`` one row down the rows of a 2-D shape;
+    None when it cannot."""
+    if strides == contiguous_strides(shape):
+        return ""
+    if not any(strides):
+        return "0"
+    if len(shape) == 2 and strides == (0, 1):
+        return "r"
+    return None
 
 
 def elementwise_kernel(device, expr: str, out_dtype, kinds: tuple, flat: bool, max_dims=MAX_DIMS):

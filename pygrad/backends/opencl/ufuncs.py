@@ -318,13 +318,13 @@ def _fast_apply(func: ufunc, args):
         return None
     kernel, out_dtype, scalar_ctypes = plan
     out = new_contiguous(first.shape, out_dtype, device, first.size)
-    values = [first.size, 0, 1]
+    values = [first.size, 0, 0]  # size, period (unused), output offset
     buffers = [out.buffer]
     scalars = []
     for arg in args:
         if type(arg) is ndarray:
             buffers.append(arg.buffer)
-            values += (arg.offset, 1)
+            values.append(arg.offset)
         else:
             scalars.append(arg)
     for value in scalars:
