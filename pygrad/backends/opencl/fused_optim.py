@@ -218,13 +218,17 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     bool
         False, with nothing done, when the arrays do not suit the kernel: not every one an
         OpenCL array of the parameter's float32 or float64 dtype, shape and device, laid out
-        contiguously, or the gradient sharing the parameter's buffer; the caller then runs
-        its NumPy-style path, which handles every case.
+        contiguously (a gradient laid out otherwise is copied first), or the gradient sharing
+        the parameter's buffer; the caller then runs its NumPy-style path, which handles
+        every case.
     """
     dtype = param.dtype
     if dtype not in _TYPES or type(grad) is not ndarray or type(param) is not ndarray:
         return False
     device, shape = param._device, param.shape
+    if type(grad) is ndarray and not grad.is_c_contiguous and grad.shape == shape:
+        # A transposed gradient (a convolution's weights): one copy beats the unfused update.
+        grad = grad.copy()
     for array in (grad, *states):
         if (
             type(array) is not ndarray

@@ -138,6 +138,29 @@ def test_every_step_launches_one_kernel_per_parameter_and_compiles_nothing_new(
     assert len(device.kernels) == kernels_after_first_step
 
 
+def test_a_transposed_grad_is_copied_once_and_then_takes_the_fused_update(opencl, launches):
+    # A convolution's weight gradient can arrive as a transposed view of its product.
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((4, 6)).astype(np.float32)
+    g0 = rng.standard_normal((4, 6)).astype(np.float32)
+    results = {}
+    for device in ("cpu", opencl):
+        param = Parameter(w0.copy(), device=device)
+        optimizer = optim.Adam([param], lr=0.1)
+        for _ in range(3):
+            if device == opencl:
+                param.grad = Variable(xp.asarray(g0.T.copy(), device=opencl).T)
+                assert not param.grad.data.is_c_contiguous
+            else:
+                param.grad = Variable(g0)
+            launches[0] = 0
+            optimizer.step()
+        if device == opencl:
+            assert launches[0] == 2  # the copy and the update
+        results[device] = param.numpy()
+    np.testing.assert_allclose(results[opencl], results["cpu"], **TOLERANCE[np.float32])
+
+
 def test_the_weight_decay_hook_launches_one_kernel_per_parameter(opencl, launches):
     rng = np.random.default_rng(0)
     params = [Parameter(rng.standard_normal(s).astype(np.float32), device=opencl) for s in SHAPES]
