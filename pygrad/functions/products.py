@@ -12,7 +12,7 @@ from string import ascii_letters
 
 import numpy as np
 
-from pygrad.backends import get_array_module
+from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.shape import (
     _broadcasts_to,
@@ -127,7 +127,13 @@ class Linear(Function):
     needs_outputs = False
 
     def forward(self, x, W, b=None):
-        y = get_array_module(x).matmul(x, W)
+        xp = get_array_module(x)
+        if b is not None:
+            fused = fused_op(xp, "matmul_bias")
+            y = None if fused is None else fused(x, W, b)
+            if y is not None:
+                return y
+        y = xp.matmul(x, W)
         if b is None:
             return y
         if b.dtype == y.dtype:

@@ -60,6 +60,7 @@ _FIELDS += ["a_off", "a_rs", "a_cs", "b_off", "b_rs", "b_cs", "b_len", "ap_bst",
 _FIELDS += [f"bshape{d}" for d in range(MAX_BATCH_DIMS)]
 _FIELDS += [f"a_bst{d}" for d in range(MAX_BATCH_DIMS)]
 _FIELDS += [f"b_bst{d}" for d in range(MAX_BATCH_DIMS)]
+_FIELDS += ["has_bias", "bias_off"]
 _META = _Meta(_FIELDS)
 
 
@@ -312,24 +313,36 @@ void pack_b(__global {t}* restrict bp, __global const {b_t}* restrict b, {m.para
             )
         else:
             loops = f"            {loop(b_full)}"
-        full_store = "\n".join(
-            f"                    {{ __global {t}u{vw}* p = "
-            f"(__global {t}u{vw}*)(c_tile + {r} * N + {j * vw});"
-            f" *p = first ? c{r}_{j} : *p + c{r}_{j}; }}"
-            for r in rows
+        # A bias (one value per column) joins the first store of the first slice of k.
+        bias_load = "\n".join(
+            f"                    const {v} bias{j} = add_bias ? "
+            f"*(__global const {t}u{vw}*)(bias_tile + {j * vw}) : ({v})(0);"
             for j in vecs
+        )
+        full_store = (
+            bias_load
+            + "\n"
+            + "\n".join(
+                f"                    {{ __global {t}u{vw}* p = "
+                f"(__global {t}u{vw}*)(c_tile + {r} * N + {j * vw});"
+                f" *p = first ? c{r}_{j} + bias{j} : *p + c{r}_{j}; }}"
+                for r in rows
+                for j in vecs
+            )
         )
         # Blocks cut by the edge go through a private row (vector stores, scalar reads):
         # picking lanes by a run-time index would spill each lane separately.
         edge_store = "\n".join(
             f"                    if ({r} < rows) {{ __global {t}* p = c_tile + {r} * N; "
             + " ".join(f"*(__private {v}*)(row + {j * vw}) = c{r}_{j};" for j in vecs)
-            + " for (int l = 0; l < cols; ++l) p[l] = (first ? 0 : p[l]) + row[l]; }"
+            + " for (int l = 0; l < cols; ++l)"
+            + " p[l] = (first ? (add_bias ? bias_tile[l] : 0) : p[l]) + row[l]; }"
             for r in rows
         )
         return f"""
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void {name}(__global T* out, __global const {a_type}* a, __global const T* b, {m.param()}) {{
+void {name}(__global T* out, __global const {a_type}* a, __global const T* b,
+        __global const T* bias, {m.param()}) {{
     const long M = {m["M"]}, N = {m["N"]}, K = {m["K"]}, KC = {m["KC"]}, S = {m["S"]};
     const long jp = get_global_id(0), batch = get_global_id(2) / S;
     const long split = get_global_id(2) - batch * S;
@@ -351,6 +364,8 @@ void {name}(__global T* out, __global const {a_type}* a, __global const T* b, {m
 {loops}
             {{
                 __global T* c_tile = out_batch + row0 * N + col0;
+                __global const T* bias_tile = bias + {m["bias_off"]} + col0;
+                const int add_bias = {m["has_bias"]} && split == 0;
                 if (rows == MR && cols == NR) {{
 {full_store}
                 }} else {{
@@ -410,7 +425,16 @@ def _round_up(n: int, step: int) -> int:
 
 
 def run_gemm(
-    device, a, b, out, batch_shape: tuple, a_batch: tuple, b_batch: tuple, pack_a=None, pack_b=None
+    device,
+    a,
+    b,
+    out,
+    batch_shape: tuple,
+    a_batch: tuple,
+    b_batch: tuple,
+    pack_a=None,
+    pack_b=None,
+    bias=None,
 ):
     """``out[batch] = a[batch] @ b[batch]`` with packed operands (see the module docstring).
 
@@ -427,6 +451,9 @@ def run_gemm(
         The broadcast batch shape (at most :data:`MAX_BATCH_DIMS` axes after merging).
     a_batch, b_batch : tuple of int
         Strides (elements) of ``a`` and ``b`` along ``batch_shape``; 0 where broadcast.
+    bias : ndarray, optional
+        A C-contiguous vector of ``N`` values of ``out``'s dtype added to every row of the
+        result as it is stored (a layer's bias, at no extra launch).
     pack_a, pack_b : bool, optional
         Whether ``a`` and ``b`` are packed (True) or read in place (False; ``b`` is packed
         anyway unless its columns are adjacent and of the result's dtype).  By default an
@@ -448,6 +475,8 @@ def run_gemm(
         return out
     if k == 0:
         out.fill(0)
+        if bias is not None:
+            out += bias
         return out
     plan = _plan(device, out.dtype, a.dtype, b.dtype)
     mr, nr, kc = plan.blocking.mr, plan.blocking.nr, plan.blocking.kc
@@ -510,6 +539,7 @@ def run_gemm(
     values.append(b.buffer.size // b.dtype.itemsize)
     values += [ap_size if a_items > 1 else 0, bp_size if b_items > 1 else 0]
     values += list(shape) + list(a_st) + list(b_st)
+    values += [0, 0] if bias is None else [1, bias.offset]
     meta = _Meta.pack(values)
     k_chunks = -(-k // PACK_K)
     if pack_b:
@@ -525,7 +555,8 @@ def run_gemm(
     micro = plan.micro["gemm_" + "dp"[pack_a] + "dp"[pack_b]]
     target = out.buffer if splits == 1 else device.allocate(splits * total * itemsize)
     grid = (npb, -(-npa // rp), batch * splits)
-    launch(micro, device, grid, (1, 1, 1), [target, a_arg, b_arg, meta])
+    bias_arg = out.buffer if bias is None else bias.buffer  # never read without a bias
+    launch(micro, device, grid, (1, 1, 1), [target, a_arg, b_arg, bias_arg, meta])
     if splits > 1:
         global_size = (_round_up(total, SUM_GROUP),)
         launch(plan.sum_splits, device, global_size, (SUM_GROUP,), [out.buffer, target, meta])

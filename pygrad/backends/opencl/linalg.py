@@ -9,6 +9,7 @@ import numpy as np
 
 from pygrad.backends.opencl import gemm, kernels
 from pygrad.backends.opencl.array import empty_array, ndarray, reshape_view
+from pygrad.backends.opencl.fused import register
 from pygrad.backends.opencl.reductions import sum as _sum
 from pygrad.backends.opencl.runtime import missing_call as _missing_call
 from pygrad.backends.opencl.ufuncs import _upgrade, multiply
@@ -101,6 +102,25 @@ def matmul(a, b) -> ndarray:
     if b.ndim == 1:
         return reshape_view(out, batch_shape + (m,))
     return out
+
+
+@register("matmul_bias")
+def matmul_bias(x, W, b):
+    """``x @ W + b`` for a 2-D ``x`` and ``W`` and a vector ``b`` in one launch, the bias
+    joining the product's store; None where the packed kernels do not take it (the caller then
+    adds ``b`` itself)."""
+    _check(x, W, "matmul")
+    if x.ndim != 2 or W.ndim != 2 or x.shape[1] != W.shape[0] or not isinstance(b, ndarray):
+        return None
+    out_dtype = _upgrade(np.matmul.resolve_dtypes((x.dtype, W.dtype, None))[-1])
+    if b.shape != (W.shape[1],) or b.dtype != out_dtype or not b.is_c_contiguous:
+        return None
+    if b._device is not x._device or x.shape[1] == 0:
+        return None
+    out = empty_array((x.shape[0], W.shape[1]), out_dtype, x._device)
+    if not gemm.supports(x._device, x, W, out):
+        return None
+    return gemm.run_gemm(x._device, x, W, out, (), (), (), bias=b)
 
 
 def tensordot(a, b, axes=2) -> ndarray:

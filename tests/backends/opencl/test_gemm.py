@@ -197,3 +197,43 @@ def test_views_of_b_read_in_place_or_packed(xp, rng, pack_b):
         out = xp.empty((20, 37), np.float32)
         gemm.run_gemm(device, xp.asarray(a_host), b, out, (), (), (), pack_a=False, pack_b=pack_b)
         check(out, a_host @ b_host)
+
+
+@pytest.mark.parametrize("pack_a", [True, False])
+@pytest.mark.parametrize("pack_b", [True, False])
+@pytest.mark.parametrize("m,k,n", [(29, 300, 37), (12, 16, 32), (9, 5000, 16), (1, 1, 1)], ids=str)
+def test_a_bias_joins_the_store_of_every_packing_choice_and_of_split_k(
+    xp, rng, pack_a, pack_b, m, k, n
+):
+    from pygrad.backends.opencl import gemm
+
+    a_host, b_host, bias_host = normal(rng, (m, k)), normal(rng, (k, n)), normal(rng, (n,))
+    out = xp.empty((m, n), np.float32)
+    a, b, bias = xp.asarray(a_host), xp.asarray(b_host), xp.asarray(bias_host)
+    gemm.run_gemm(xp.get_device(), a, b, out, (), (), (), pack_a, pack_b, bias=bias)
+    check(out, a_host @ b_host + bias_host)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_bias_is_one_launch_and_declines_what_it_cannot_take(xp, rng, dtype, monkeypatch):
+    import pyopencl
+
+    from pygrad.backends.opencl.linalg import matmul_bias
+
+    x, W, b = normal(rng, (33, 70), dtype), normal(rng, (70, 45), dtype), normal(rng, (45,), dtype)
+    launches = [0]
+    enqueue = pyopencl.enqueue_nd_range_kernel
+
+    def counted(*args, **kwargs):
+        launches[0] += 1
+        return enqueue(*args, **kwargs)
+
+    xd, Wd, bd = xp.asarray(x), xp.asarray(W), xp.asarray(b)
+    matmul_bias(xd, Wd, bd)  # compiles
+    monkeypatch.setattr(pyopencl, "enqueue_nd_range_kernel", counted)
+    y = matmul_bias(xd, Wd, bd)
+    assert launches[0] == 1
+    check(y, x @ W + b, dtype)
+    assert matmul_bias(xd, Wd, xp.asarray(b[:-1])) is None  # wrong length
+    assert matmul_bias(xd, Wd, xp.asarray(np.stack([b, b], axis=1))[:, 0]) is None  # strided
+    assert matmul_bias(xd, Wd, xp.asarray(b.astype(np.float16).astype(np.int32))) is None
