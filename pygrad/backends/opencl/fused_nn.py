@@ -26,7 +26,7 @@ from pygrad.backends.opencl.fused_nn_source import (
     nn_kernel,
     rows_launch,
 )
-from pygrad.backends.opencl.kernels import _launch, _Meta, ctype
+from pygrad.backends.opencl.kernels import _launch, _Meta, ctype, launch_chunks
 
 __all__ = [
     "relu_backward",
@@ -67,7 +67,7 @@ def _activation_backward(name: str, gy, b, c=None, parameter: float = 0.0):
     if gx.size:
         values = _Meta.pack([gx.size, gy.offset, b.offset, c.offset])
         args = [gx.buffer, gy.buffer, b.buffer, c.buffer, floats(b.dtype, parameter), values]
-        _launch(nn_kernel(device, b.dtype, name), device, gx.size, args)
+        launch_chunks(nn_kernel(device, b.dtype, name), device, gx.size, args)
     return gx
 
 
@@ -84,7 +84,7 @@ def activation_forward(name: str, x, parameter: float = 0.0):
     if x.size:
         values = _Meta.pack([x.size, x.offset, 0, 0])
         args = [y.buffer, x.buffer, floats(x.dtype, parameter), values]
-        _launch(nn_kernel(device, x.dtype, f"{name}_forward"), device, x.size, args)
+        launch_chunks(nn_kernel(device, x.dtype, f"{name}_forward"), device, x.size, args)
     return y
 
 
@@ -147,7 +147,7 @@ def gelu_forward(x):
     if x.size:
         values = _Meta.pack([x.size, x.offset, 0, 0])
         args = [y.buffer, cdf.buffer, x.buffer, floats(x.dtype, _INV_SQRT_2), values]
-        _launch(nn_kernel(device, x.dtype, "gelu_forward"), device, x.size, args)
+        launch_chunks(nn_kernel(device, x.dtype, "gelu_forward"), device, x.size, args)
     return y, cdf
 
 

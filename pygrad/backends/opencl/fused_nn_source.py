@@ -47,10 +47,7 @@ def _activation_source(t: str) -> str:
         f"__global {t}* gx, __global const {t}* a, __global const {t}* b, "
         f"__global const {t}* c, __global const {t}* restrict f, {m.param()}"
     )
-    prologue = (
-        f"    const long i = get_global_id(0);\n    if (i >= {m['n']}) return;\n"
-        f"    const {t} ga = a[{m['a_off']} + i], vb = b[{m['b_off']} + i];\n"
-    )
+    prologue = f"    const {t} ga = a[{m['a_off']} + i], vb = b[{m['b_off']} + i];\n"
     third = f"    const {t} vc = c[{m['c_off']} + i];\n"
     # The products mirror the NumPy formulas of the functions term by term (``gy * mask``
     # rather than a select), so that NaNs and signed zeros come out alike.  ``a`` is the
@@ -66,8 +63,11 @@ def _activation_source(t: str) -> str:
         "gelu_backward": f"{third}"
         f"    gx[i] = ga * (vc + vb * (exp(vb * vb * ({t})-0.5) * f[0]));",
     }
+    # Each kernel runs CHUNK neighbouring elements per work item (kernels.chunk_loop).
     source = "".join(
-        f"__kernel void {name}({head}) {{\n{prologue}    {body}\n}}\n"
+        f"__kernel void {name}({head}) {{\n"
+        + kernels.chunk_loop("i", m["n"], f"{prologue}    {body}")
+        + "}\n"
         for name, body in bodies.items()
     )
     # Forward passes: y from x, the formulas of the NumPy paths (NaNs propagate alike).
@@ -81,21 +81,20 @@ def _activation_source(t: str) -> str:
     head = f"__global {t}* y, __global const {t}* x, __global const {t}* restrict f, {m.param()}"
     source += "".join(
         f"__kernel void {name}({head}) {{\n"
-        f"    const long i = get_global_id(0);\n    if (i >= {m['n']}) return;\n"
-        f"    const {t} v = x[{m['a_off']} + i];\n    {body}\n}}\n"
+        + kernels.chunk_loop("i", m["n"], f"    const {t} v = x[{m['a_off']} + i];\n    {body}")
+        + "}\n"
         for name, body in forwards.items()
     )
     # Phi(x) = erfc(-x / sqrt(2)) / 2 keeps its relative precision in the lower tail.
+    gelu = (
+        f"    const {t} v = x[{m['a_off']} + i];\n"
+        f"    const {t} p = ({t})0.5 * erfc(-v * f[0]);\n"
+        "    cdf[i] = p;\n    y[i] = v * p;"
+    )
     return source + f"""
 __kernel void gelu_forward(__global {t}* y, __global {t}* cdf, __global const {t}* x,
         __global const {t}* restrict f, {m.param()}) {{
-    const long i = get_global_id(0);
-    if (i >= {m['n']}) return;
-    const {t} v = x[{m['a_off']} + i];
-    const {t} p = ({t})0.5 * erfc(-v * f[0]);
-    cdf[i] = p;
-    y[i] = v * p;
-}}
+{kernels.chunk_loop("i", m["n"], gelu)}}}
 """
 
 

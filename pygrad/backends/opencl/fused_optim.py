@@ -172,13 +172,14 @@ def _source(ctype: str) -> str:
         params += [f"__global T* {state}" for state in states]
         params += ["__global const long* restrict meta", "__global const T* restrict s"]
         index = "".join(f", i{k} = meta[{3 + k}] + gid" for k in range(len(states)))
+        element = (
+            f"    const long ip = meta[1] + gid, ig = meta[2] + gid{index};\n"
+            f"    const T g = grad[ig];{body}"
+        )
         parts.append(
             f"__kernel void {name}({', '.join(params)}) {{\n"
-            "    const long gid = get_global_id(0);\n"
-            "    if (gid >= meta[0]) return;\n"
-            f"    const long ip = meta[1] + gid, ig = meta[2] + gid{index};\n"
-            "    const T g = grad[ig];"
-            f"{body}\n}}\n"
+            + kernels.chunk_loop("gid", "meta[0]", element)
+            + "}\n"
         )
     return "".join(parts)
 
@@ -248,7 +249,7 @@ def update(rule: str, param, grad, states, scalars, flags: int = 0) -> bool:
     args = [param.buffer, grad.buffer] + [state.buffer for state in states]
     args.append(kernels.MetaArgs(meta))
     args.append(kernels.real_args(dtype, scalars))
-    kernels._launch(_kernel(device, dtype, rule), device, n, args)
+    kernels.launch_chunks(_kernel(device, dtype, rule), device, n, args)
     return True
 
 

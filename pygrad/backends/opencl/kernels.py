@@ -27,6 +27,8 @@ __all__ = [
     "real_args",
     "ctype",
     "launch",
+    "chunk_loop",
+    "launch_chunks",
     "real_bits",
     "register_elementwise_family",
     "collapse",
@@ -334,13 +336,52 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
             loads.append(f"    const {ct} a{k} = ({ct}){value};")
     params.append(meta.param())
     value = f"(({expr}) != 0)" if is_bool else f"({expr})"
+    body = "\n".join(index + loads) + f"\n    out[j_out] = ({out_ctype}){value};"
+    head = meta.typedef() + f"__kernel void {name}({', '.join(params)}) {{\n"
+    if not flat:
+        return (
+            head
+            + f"    const long gid = get_global_id(0);\n    if (gid >= {meta['n']}) return;\n"
+            + body
+            + "\n}\n"
+        )
+    # CHUNK neighbouring elements per work item, in a loop of fixed length where the chunk is
+    # whole: PoCL vectorises such a loop, not the work items (four times the bandwidth).
+    body = "        { const long gid = first + i;\n" + body.replace("\n", "\n    ") + " }"
     return (
-        meta.typedef()
-        + f"__kernel void {name}({', '.join(params)}) {{\n"
-        + f"    const long gid = get_global_id(0);\n    if (gid >= {meta['n']}) return;\n"
-        + "\n".join(index + loads)
-        + f"\n    out[j_out] = ({out_ctype}){value};\n}}\n"
+        head
+        + f"    const long first = get_global_id(0) * {CHUNK}, n = {meta['n']};\n"
+        + "    if (first >= n) return;\n"
+        + f"    if (first + {CHUNK} <= n) {{\n        for (int i = 0; i < {CHUNK}; ++i)\n"
+        + body
+        + "\n    } else {\n        for (long i = 0; i < n - first; ++i)\n"
+        + body
+        + "\n    }\n}\n"
     )
+
+
+CHUNK = 16  # elements per work item of a flat elementwise kernel
+
+
+def chunk_loop(index: str, count: str, body: str) -> str:
+    """C statements running ``body`` for ``CHUNK`` neighbouring elements per work item,
+    element number ``index`` (a ``long``), below ``count`` (see :func:`launch_chunks`).
+
+    The whole chunks run a loop of fixed length, which PoCL vectorises where it would not
+    vectorise one element per work item (about four times the bandwidth here).
+    """
+    inner = f"{{ const long {index} = _first + _k;\n{body}\n    }}"
+    return (
+        f"    const long _first = get_global_id(0) * {CHUNK}, _count = {count};\n"
+        "    if (_first >= _count) return;\n"
+        f"    if (_first + {CHUNK} <= _count) {{ for (int _k = 0; _k < {CHUNK}; ++_k) {inner} }}\n"
+        f"    else {{ for (long _k = 0; _k < _count - _first; ++_k) {inner} }}\n"
+    )
+
+
+def launch_chunks(kernel, device, n: int, args) -> None:
+    """Launch a kernel written with :func:`chunk_loop` over ``n`` elements."""
+    _launch(kernel, device, (n + CHUNK - 1) // CHUNK, args)
 
 
 _REALS = ("float", "double", "half")
@@ -413,14 +454,16 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     args = [a.buffer for a in arrays]
     if flat:
         values = [n, period] + [array.offset for array in arrays]
+        items = (n + CHUNK - 1) // CHUNK
     else:
+        items = n
         values = _strided_values(n, shape, [a.offset for a in arrays], strides, max_dims)
     if len(arrays) <= len(inputs):
         values += [
             _scalar_value(x, lt) for x, lt in zip(inputs, loop_ctypes) if not hasattr(x, "buffer")
         ]
     args.append(MetaArgs(values))
-    _launch(kernel, device, n, args)
+    _launch(kernel, device, items, args)
     return out
 
 
