@@ -15,3 +15,20 @@ def xp(opencl):
 def data():
     rng = np.random.default_rng(0)
     return lambda *shape: rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.fixture
+def launches(opencl, monkeypatch):
+    """Count the kernels enqueued: ``launches[0]``, reset it to count from a point on."""
+    import pyopencl as cl
+
+    count = [0]
+    enqueue = cl.enqueue_nd_range_kernel
+
+    def counted_enqueue(*args, **kwargs):
+        count[0] += 1
+        return enqueue(*args, **kwargs)
+
+    # Every launch of the backend goes through kernels.launch, which calls this function.
+    monkeypatch.setattr(cl, "enqueue_nd_range_kernel", counted_enqueue)
+    return count

@@ -83,25 +83,6 @@ def test_fused_update_with_weight_decay_and_clipping_hooks_matches_the_cpu(cls, 
         np.testing.assert_allclose(mine, reference, **TOLERANCE[np.float32])
 
 
-@pytest.fixture
-def launches(monkeypatch):
-    """Count kernel launches, whichever way the backend enqueues them."""
-    count = [0]
-    call, enqueue = pyopencl.Kernel.__call__, pyopencl.enqueue_nd_range_kernel
-
-    def counted_call(self, *args, **kwargs):
-        count[0] += 1
-        return call(self, *args, **kwargs)
-
-    def counted_enqueue(*args, **kwargs):
-        count[0] += 1
-        return enqueue(*args, **kwargs)
-
-    monkeypatch.setattr(pyopencl.Kernel, "__call__", counted_call)
-    monkeypatch.setattr(pyopencl, "enqueue_nd_range_kernel", counted_enqueue)
-    return count
-
-
 @pytest.mark.parametrize("cls, kwargs", CASES, ids=IDS)
 def test_every_step_launches_one_kernel_per_parameter_and_compiles_nothing_new(
     cls, kwargs, opencl, launches, monkeypatch

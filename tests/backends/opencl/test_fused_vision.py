@@ -74,27 +74,6 @@ def normal(rng, shape, dtype=np.float32):
     return rng.standard_normal(shape).astype(dtype)
 
 
-@pytest.fixture
-def launches(opencl, monkeypatch):
-    """Count the kernels enqueued (through PyOpenCL's call or its enqueue function)."""
-    import pyopencl as cl
-
-    count = [0]
-    call, enqueue = cl.Kernel.__call__, cl.enqueue_nd_range_kernel
-
-    def counted_call(self, *args, **kwargs):
-        count[0] += 1
-        return call(self, *args, **kwargs)
-
-    def counted_enqueue(*args, **kwargs):
-        count[0] += 1
-        return enqueue(*args, **kwargs)
-
-    monkeypatch.setattr(cl.Kernel, "__call__", counted_call)
-    monkeypatch.setattr(cl, "enqueue_nd_range_kernel", counted_enqueue)
-    return count
-
-
 # --- the kernels are there, and used ---------------------------------------------------------
 def test_opencl_has_every_fused_vision_kernel_and_numpy_none(opencl):
     xp = pygrad.backends.get_array_module(to_device(np.zeros(1), opencl))

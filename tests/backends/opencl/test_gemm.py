@@ -215,22 +215,12 @@ def test_a_bias_joins_the_store_of_every_packing_choice_and_of_split_k(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_bias_is_one_launch_and_declines_what_it_cannot_take(xp, rng, dtype, monkeypatch):
-    import pyopencl
-
+def test_matmul_bias_is_one_launch_and_declines_what_it_cannot_take(xp, rng, dtype, launches):
     from pygrad.backends.opencl.linalg import matmul_bias
 
     x, W, b = normal(rng, (33, 70), dtype), normal(rng, (70, 45), dtype), normal(rng, (45,), dtype)
-    launches = [0]
-    enqueue = pyopencl.enqueue_nd_range_kernel
-
-    def counted(*args, **kwargs):
-        launches[0] += 1
-        return enqueue(*args, **kwargs)
-
     xd, Wd, bd = xp.asarray(x), xp.asarray(W), xp.asarray(b)
-    matmul_bias(xd, Wd, bd)  # compiles
-    monkeypatch.setattr(pyopencl, "enqueue_nd_range_kernel", counted)
+    launches[0] = 0
     y = matmul_bias(xd, Wd, bd)
     assert launches[0] == 1
     check(y, x @ W + b, dtype)
