@@ -194,12 +194,19 @@ _INDEX_FIELDS = ("shard", "weight")
 
 
 def _write_array_header(file, header: dict) -> None:
-    """Write a .npy header, choosing the oldest format version that can hold it, as np.save."""
+    """Write a .npy header in the oldest format version that can hold it, as np.save does
+    (without its warning that versions 2.0 and 3.0 need NumPy 1.9 and 1.17)."""
     try:
         from numpy.lib._format_impl import _write_array_header as write
     except ImportError:  # NumPy < 2.0
         from numpy.lib.format import _write_array_header as write
-    write(file, header, None)
+    for version in ((1, 0), (2, 0)):
+        try:
+            # The header is formatted completely before anything is written.
+            return write(file, header, version)
+        except (ValueError, UnicodeEncodeError):  # too long for 1.0; not latin-1 for 2.0
+            pass
+    return write(file, header, (3, 0))
 
 
 # --- writing ---------------------------------------------------------------------------------
