@@ -644,3 +644,54 @@ def test_sharded_save_over_a_symlink_puts_the_shards_beside_the_target(tmp_path,
     assert link.is_symlink() and len(shard_files(tmp_path / "store")) == 2
     np.testing.assert_array_equal(load_weights(link)["b"], np.arange(10.0))
     np.testing.assert_array_equal(load_weights(link, mmap=True)["b"], np.arange(10.0))
+
+
+# --- multi-GiB checkpoints (pytest -m large) ------------------------------------------------------
+@pytest.mark.large
+def test_weights_beyond_2_gib_save_and_load(tmp_path):
+    # 2 x 300M float32 (2.4 GB): one record's item size would overflow a C int.
+    weights = {name: np.empty(300_000_000, np.float32) for name in ("W1", "W2")}
+    for index, array in enumerate(weights.values()):
+        array[::1_000_000] = index + 1
+        array[-1] = -(index + 1)
+    tracemalloc.start()
+    try:
+        path = save_weights(tmp_path / "huge", weights)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000_000  # no second copy of the weights
+    assert len(shard_files(tmp_path)) == 2
+    for mmap in (True, False):
+        loaded = load_weights(path, mmap=mmap)
+        for name, array in weights.items():
+            assert loaded[name].shape == array.shape
+            np.testing.assert_array_equal(loaded[name][::1_000_000], array[::1_000_000])
+            assert loaded[name][-1] == array[-1]
+        del loaded
+
+
+@pytest.mark.large
+def test_three_weights_of_1_5_gb_save_and_load(tmp_path):
+    # 3 x 375M float32 used to crash the save; two never fit one record, so each gets a shard.
+    weights = {f"W{i}": np.full(375_000_000, i, np.float32) for i in range(3)}
+    path = save_weights(tmp_path / "huge", weights)
+    assert len(shard_files(tmp_path)) == 3
+    del weights
+    loaded = load_weights(path, mmap=True)
+    assert [loaded[f"W{i}"][-1] for i in range(3)] == [0, 1, 2]
+
+
+@pytest.mark.large
+def test_one_weight_beyond_2_gib_saves_as_a_plain_array_shard(tmp_path):
+    weights = {"b": np.ones(3, np.float32), "W": np.empty(600_000_000, np.float32)}  # 2.4 GB
+    weights["W"][::1_000_000] = 5
+    path = save_weights(tmp_path / "huge", weights)
+    index = np.load(path, allow_pickle=False)
+    assert list(index["weight"]) == ["", "W"]
+    shard = np.load(tmp_path / index["shard"][1], mmap_mode="r", allow_pickle=False)
+    assert shard.shape == (600_000_000,) and shard[1_000_000] == 5
+    del shard
+    loaded = load_weights(path)
+    assert loaded["W"].flags.writeable and loaded["W"][-1_000_000] == 5
+    np.testing.assert_array_equal(loaded["b"], np.ones(3))
