@@ -519,6 +519,22 @@ def test_huge_header_is_refused_before_it_is_parsed(tmp_path):
     refused_fast(path, "header has .* bytes, more than", load=load_state)
 
 
+@pytest.mark.parametrize(
+    "descr",
+    [
+        "[" * 200_000 + "]" * 200_000,  # NumPy's reader retries this with a slow tokenizer
+        "[('W', '<f4', (" + "9" * 100_000 + ",))]",
+        "'<f4', 'shape': " + "(1," * 3000 + ")" * 3000,
+        "[('W', '<f4', (-1,))]",
+    ],
+)
+def test_header_that_does_not_parse_is_refused_fast(tmp_path, descr):
+    header = f"{{'descr': {descr}, 'fortran_order': False, 'shape': ()}}\n".encode()
+    with open(tmp_path / "odd.npy", "wb") as file:
+        file.write(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+    refused_fast(tmp_path / "odd.npy", r"unreadable \.npy header \(.+\)")
+
+
 def test_record_with_too_many_fields_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(serialization, "MAX_FIELDS", 10)
     write_header(tmp_path / "f.npy", [(f"f{i}", "<f4") for i in range(11)], data=bytes(44))
