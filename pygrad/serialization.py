@@ -193,6 +193,7 @@ _WRITE_CHUNK = 2**28  # one write() call moves at most this many bytes (a read()
 # that is a record of named arrays, or names the one array a shard holds when that array alone
 # is too big for a record.
 _INDEX_FIELDS = ("shard", "weight")
+_INDEX_HEADER_BYTES = 4096
 
 
 def _write_array_header(file, header: dict) -> None:
@@ -482,7 +483,8 @@ def _shards_of(target: Path) -> set:
     """The shard files the index at ``target`` refers to (empty when it is no index)."""
     try:
         with open(target, "rb") as file:
-            shape, dtype = _read_header(target, file)
+            # An index's header is short; a long one is a record, not worth parsing here.
+            shape, dtype = _read_header(target, file, max_bytes=_INDEX_HEADER_BYTES)
             if not _is_index(shape, dtype):
                 return set()
             return {row[0] for row in _read_index(target, file, shape, dtype)}
@@ -633,7 +635,7 @@ def _not_a_checkpoint(path: Path, reason: str) -> ValueError:
     return ValueError(f"{path} is not a pygrad checkpoint: {reason}")
 
 
-def _read_header(path: Path, file) -> tuple:
+def _read_header(path: Path, file, max_bytes: int | None = None) -> tuple:
     """Read a .npy header of at most MAX_HEADER_BYTES; return (shape, dtype).
 
     The header is parsed here rather than by NumPy, whose reader retries a header it cannot
@@ -651,7 +653,7 @@ def _read_header(path: Path, file) -> tuple:
     # The header's length comes first: a long one is refused before it is read or parsed.
     width = 2 if version == (1, 0) else 4
     length = int.from_bytes(file.read(width), "little")
-    if length > MAX_HEADER_BYTES:
+    if length > (MAX_HEADER_BYTES if max_bytes is None else max_bytes):
         raise _not_a_checkpoint(
             path,
             f"its header has {length} bytes, more than the {MAX_HEADER_BYTES} a checkpoint "
