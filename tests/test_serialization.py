@@ -2,12 +2,17 @@
 
 import os
 import pickle
+import signal
 import stat
+import subprocess
+import sys
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
-from pygrad import Variable
+from pygrad import Variable, serialization
 from pygrad.serialization import (
     flatten_dict,
     load_state,
@@ -260,14 +265,12 @@ def test_missing_file_is_file_not_found(tmp_path):
 def test_failed_save_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     path = save_weights(tmp_path / "model", {"W": np.ones(3)})
     good = path.read_bytes()
-    real_save = np.save
 
-    def save_then_crash(file, array, **kwargs):
-        real_save(file, array, **kwargs)
-        file.truncate(20)
+    def crash_before_the_data_is_on_disk(descriptor):
+        os.ftruncate(descriptor, 20)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "save", save_then_crash)
+    monkeypatch.setattr(os, "fsync", crash_before_the_data_is_on_disk)
     with pytest.raises(KeyboardInterrupt):
         save_weights(path, {"W": np.zeros(3)})
     assert path.read_bytes() == good
@@ -347,3 +350,364 @@ def test_unflatten_dict_refuses_a_name_that_is_also_a_prefix():
         unflatten_dict({"a": 1, "a.b": 2})
     with pytest.raises(ValueError, match="both a value and a prefix"):
         unflatten_dict({"a.b": 2, "a": 1})
+
+
+# --- checkpoints of any size: shards --------------------------------------------------------------
+@pytest.fixture
+def small_records(monkeypatch):
+    """Records of at most 64 bytes, so that small arrays exercise what 2 GiB ones need."""
+    monkeypatch.setattr(serialization, "RECORD_BYTES", 64)
+
+
+def shard_files(folder):
+    return sorted(name for name in os.listdir(folder) if ".shard-" in name)
+
+
+def test_weights_beyond_one_record_go_to_shards_and_round_trip(tmp_path, small_records):
+    weights = {
+        "a": np.arange(8, dtype=np.float32),  # 32 bytes
+        "b": np.arange(4, dtype=np.float64),  # 32 bytes: a and b fill one record
+        "big": np.arange(20, dtype=np.int64),  # 160 bytes: a plain-array shard of its own
+        "c": {"d": np.array([True, False]), "e": np.array(3, np.int16)},
+    }
+    path = save_weights(tmp_path / "model", weights)
+    shards = shard_files(tmp_path)
+    assert len(shards) == 3 and all(name.startswith("model.shard-") for name in shards)
+    assert_same_tree(load_weights(path), weights)
+    index = np.load(path, allow_pickle=False)
+    assert index.dtype.names == ("shard", "weight")
+    assert list(index["shard"]) == shards and list(index["weight"]) == ["", "big", ""]
+    # Every shard is a .npy that NumPy reads without pickle.
+    np.testing.assert_array_equal(np.load(tmp_path / shards[1], allow_pickle=False), np.arange(20))
+    assert np.load(tmp_path / shards[0], allow_pickle=False).dtype.names == ("a", "b")
+
+
+def test_sharded_checkpoint_loads_after_the_limit_is_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(serialization, "RECORD_BYTES", 16)
+    path = save_weights(tmp_path / "m", sample_weights())
+    monkeypatch.undo()
+    assert_same_tree(load_weights(path), sample_weights())
+
+
+def test_saving_again_replaces_the_old_shards(tmp_path, small_records):
+    path = save_weights(tmp_path / "m", {"a": np.zeros(10), "b": np.zeros(10)})
+    first = shard_files(tmp_path)
+    save_weights(path, {"a": np.ones(10), "b": np.ones(10)})
+    second = shard_files(tmp_path)
+    assert len(second) == 2 and not set(first) & set(second)
+    np.testing.assert_array_equal(load_weights(path)["b"], np.ones(10))
+    save_weights(path, {"a": np.ones(2)})  # fits one record again: no shards
+    assert shard_files(tmp_path) == [] and sorted(os.listdir(tmp_path)) == ["m.npy"]
+
+
+def test_failed_sharded_save_keeps_the_old_checkpoint_whole(tmp_path, small_records, monkeypatch):
+    path = save_weights(tmp_path / "m", {"a": np.zeros(10), "b": np.zeros(10)})
+    before = {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)}
+    real_replace = os.replace
+
+    def fail_on_the_index(source, target):
+        if os.path.basename(target) == "m.npy":
+            raise OSError("disk full")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_on_the_index)
+    with pytest.raises(OSError, match="disk full"):
+        save_weights(path, {"a": np.ones(10), "b": np.ones(10)})
+    assert {name: (tmp_path / name).read_bytes() for name in os.listdir(tmp_path)} == before
+    np.testing.assert_array_equal(load_weights(path)["a"], np.zeros(10))
+
+
+def test_state_files_shard_too(tmp_path, small_records):
+    state = {"steps": 3, "m": np.arange(30.0), "v": np.arange(30.0)}
+    loaded = load_state(save_state(tmp_path / "opt", state))
+    assert loaded["steps"] == 3
+    np.testing.assert_array_equal(loaded["v"], state["v"])
+
+
+def test_records_keep_their_header_under_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(serialization, "MAX_HEADER_BYTES", 4096)
+    weights = {f"layer{i}": {"W": np.full(2, i, np.float32)} for i in range(300)}
+    path = save_weights(tmp_path / "many", weights)
+    assert len(shard_files(tmp_path)) > 1
+    loaded = load_weights(path)
+    assert len(loaded) == 300 and loaded["layer299"]["W"][0] == 299
+
+
+def test_save_streams_the_arrays_without_a_second_copy_in_memory(tmp_path):
+    weights = {f"w{i}": np.full(250_000, i, np.float32) for i in range(8)}  # 8 MB in all
+    tracemalloc.start()
+    try:
+        save_weights(tmp_path / "m", weights)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000
+    assert load_weights(tmp_path / "m")["w7"][0] == 7
+
+
+def test_saved_file_is_byte_identical_to_numpy_s_own(tmp_path):
+    weights = {"a": np.arange(6.0).reshape(2, 3), "b": np.array([1, 2], np.int8)}
+    path = save_weights(tmp_path / "m", weights)
+    record = np.zeros((), [("a", np.float64, (2, 3)), ("b", np.int8, (2,))])
+    record["a"], record["b"] = weights["a"], weights["b"]
+    np.save(tmp_path / "numpy.npy", record)
+    assert path.read_bytes() == (tmp_path / "numpy.npy").read_bytes()
+
+
+# --- memory-mapped loading ------------------------------------------------------------------------
+@pytest.mark.parametrize("record_bytes", [serialization.RECORD_BYTES, 64])
+def test_mmap_load_gives_read_only_views_of_the_file(tmp_path, monkeypatch, record_bytes):
+    monkeypatch.setattr(serialization, "RECORD_BYTES", record_bytes)
+    weights = {"W": np.arange(40, dtype=np.float32).reshape(8, 5), "e": np.zeros((0, 2))}
+    path = save_weights(tmp_path / "m", weights)
+    loaded = load_weights(path, mmap=True)
+    np.testing.assert_array_equal(loaded["W"], weights["W"])
+    assert loaded["e"].shape == (0, 2)
+    assert not loaded["W"].flags.writeable
+    assert isinstance(loaded["W"].base, np.memmap) or isinstance(loaded["W"].base.base, np.memmap)
+
+
+# --- hostile files are refused fast -----------------------------------------------------------
+def refused_fast(path, match, load=load_weights):
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        load(path)
+    assert time.perf_counter() - started < 2
+
+
+def test_legacy_file_with_shared_nesting_is_refused_fast(tmp_path):
+    nested = {"W": np.ones(2)}
+    for _ in range(60):  # 2**60 paths through 61 dicts
+        nested = {"a": nested, "b": nested}
+    np.save(tmp_path / "shared.npy", nested, allow_pickle=True)
+    assert (tmp_path / "shared.npy").stat().st_size < 2000
+    refused_fast(tmp_path / "shared.npy", "shared or cyclic nesting")
+
+
+def test_legacy_file_with_a_dict_that_contains_itself_is_refused(tmp_path):
+    nested = {"W": np.ones(2)}
+    nested["self"] = nested
+    np.save(tmp_path / "cycle.npy", nested, allow_pickle=True)
+    refused_fast(tmp_path / "cycle.npy", "shared or cyclic nesting")
+
+
+def test_legacy_file_nested_too_deeply_is_refused(tmp_path):
+    nested = {"W": np.ones(2)}
+    for _ in range(100):
+        nested = {"a": nested}
+    np.save(tmp_path / "deep.npy", nested, allow_pickle=True)
+    refused_fast(tmp_path / "deep.npy", "nested")
+
+
+def write_header(path, descr, shape=(), data=b""):
+    with open(path, "wb") as file:
+        serialization._write_array_header(
+            file, {"descr": descr, "fortran_order": False, "shape": shape}
+        )
+        file.write(data)
+
+
+def test_huge_header_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "fields.npy"
+    fields = ", ".join(f"('f{i}', '<f4')" for i in range(10**6))
+    header = f"{{'descr': [{fields}], 'fortran_order': False, 'shape': (), }}\n".encode()
+    with open(path, "wb") as file:  # a version 2.0 header, as np.save would write
+        file.write(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+        file.write(bytes(4 * 10**6))
+    assert path.stat().st_size > 18 * 10**6
+    refused_fast(path, "header has .* bytes, more than")
+    refused_fast(path, "header has .* bytes, more than", load=load_state)
+
+
+@pytest.mark.parametrize(
+    "descr",
+    [
+        "[" * 200_000 + "]" * 200_000,  # NumPy's reader retries this with a slow tokenizer
+        "[('W', '<f4', (" + "9" * 100_000 + ",))]",
+        "'<f4', 'shape': " + "(1," * 3000 + ")" * 3000,
+        "[('W', '<f4', (-1,))]",
+    ],
+)
+def test_header_that_does_not_parse_is_refused_fast(tmp_path, descr):
+    header = f"{{'descr': {descr}, 'fortran_order': False, 'shape': ()}}\n".encode()
+    with open(tmp_path / "odd.npy", "wb") as file:
+        file.write(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+    refused_fast(tmp_path / "odd.npy", r"unreadable \.npy header \(.+\)")
+
+
+def test_record_with_too_many_fields_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(serialization, "MAX_FIELDS", 10)
+    write_header(tmp_path / "f.npy", [(f"f{i}", "<f4") for i in range(11)], data=bytes(44))
+    refused_fast(tmp_path / "f.npy", "more than 10 fields")
+
+
+def test_record_that_claims_more_data_than_the_file_has_is_refused_without_allocating(tmp_path):
+    write_header(tmp_path / "claim.npy", [("W", "<f4", (2**28,))])
+    refused_fast(tmp_path / "claim.npy", "truncated")
+    refused_fast(tmp_path / "claim.npy", "truncated", load=lambda p: load_weights(p, mmap=True))
+
+
+def test_deeply_dotted_names_are_refused(tmp_path):
+    write_header(tmp_path / "dots.npy", [(".".join("a" * 100), "<f4")], data=bytes(4))
+    refused_fast(tmp_path / "dots.npy", "nested more than")
+
+
+def test_legacy_pickle_that_allocates_a_huge_array_is_refused(tmp_path):
+    class Allocates:
+        def __reduce__(self):
+            return (np.ndarray, ((2**40,), np.dtype(np.float64)))
+
+    np.save(tmp_path / "alloc.npy", {"W": Allocates()}, allow_pickle=True)
+    refused_fast(tmp_path / "alloc.npy", "alloc.npy is not a pygrad checkpoint")
+
+
+def test_index_naming_files_outside_its_folder_is_refused(tmp_path):
+    for shard in ["../m.npy", "/etc/passwd.npy", ".hidden.npy"]:
+        index = np.array([(shard, "")], dtype=[("shard", "U32"), ("weight", "U8")])
+        np.save(tmp_path / "index.npy", index)
+        refused_fast(tmp_path / "index.npy", "not a file beside it")
+
+
+def test_index_naming_one_shard_twice_is_refused(tmp_path, small_records):
+    save_weights(tmp_path / "m", {"a": np.zeros(10), "b": np.zeros(10)})
+    index = np.load(tmp_path / "m.npy")
+    index["shard"][1] = index["shard"][0]
+    np.save(tmp_path / "m.npy", index)
+    refused_fast(tmp_path / "m.npy", "names a shard twice")
+
+
+def test_too_many_leaves_in_a_legacy_file_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(serialization, "MAX_LEAVES", 5)
+    np.save(tmp_path / "many.npy", {f"w{i}": np.ones(1) for i in range(6)}, allow_pickle=True)
+    refused_fast(tmp_path / "many.npy", "more than 5 values")
+
+
+# --- leftovers of killed saves ------------------------------------------------------------------
+def test_a_later_save_removes_the_temporary_files_of_interrupted_ones(tmp_path):
+    path = save_weights(tmp_path / "model", {"W": np.ones(3)})
+    leftovers = [
+        ".model.npy.abcd1234.tmp",
+        ".model.npy.z_9y8x7w.tmp",
+        "model.shard-0123456789ab-00001-of-00002.npy",
+        ".model.shard-0123456789ab-00002-of-00002.npy.k2k2k2k2.tmp",
+    ]
+    others = [".other.npy.abcd1234.tmp", "model.npy.bak", ".model.npy.notmine", "notes.txt"]
+    old = time.time() - 60
+    for name in leftovers + others:
+        (tmp_path / name).write_bytes(b"x" * 10)
+        os.utime(tmp_path / name, (old, old))
+    (tmp_path / ".model.npy.newer000.tmp").write_bytes(b"a save still running")
+    future = time.time() + 60
+    os.utime(tmp_path / ".model.npy.newer000.tmp", (future, future))
+    save_weights(path, {"W": np.zeros(3)})
+    assert sorted(os.listdir(tmp_path)) == sorted(["model.npy", ".model.npy.newer000.tmp"] + others)
+
+
+KILLED_SAVE = """
+import sys, numpy as np
+from pygrad.serialization import save_weights
+weights = {f"w{i}": np.full(2_000_000, i, np.float32) for i in range(8)}
+print("saving", flush=True)
+while True:
+    save_weights(sys.argv[1], weights)
+"""
+
+
+def test_killed_saves_keep_the_old_file_and_a_later_save_cleans_up(tmp_path):
+    path = save_weights(tmp_path / "model", {"W": np.arange(3.0)})
+    script = tmp_path / "save_forever.py"
+    script.write_text(KILLED_SAVE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for delay in (0.05, 0.2, 0.4):
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "other" / "model.npy")],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        process.stdout.readline()
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stdout.close()
+    # The other target folder may hold temp files now; a save there removes them.
+    other = tmp_path / "other" / "model.npy"
+    if other.exists():
+        assert sorted(load_weights(other)) == [f"w{i}" for i in range(8)]
+    time.sleep(0.01)
+    save_weights(other, {"W": np.ones(1)})
+    assert os.listdir(tmp_path / "other") == ["model.npy"]
+    np.testing.assert_array_equal(load_weights(path)["W"], np.arange(3.0))
+
+
+# --- symbolic links -----------------------------------------------------------------------------
+def test_saving_over_a_symlink_writes_through_it_atomically(tmp_path):
+    (tmp_path / "store").mkdir()
+    real = save_weights(tmp_path / "store" / "model-v1", {"W": np.zeros(2)})
+    link = tmp_path / "latest.npy"
+    link.symlink_to(real)
+    assert save_weights(link, {"W": np.ones(2)}) == link
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    np.testing.assert_array_equal(load_weights(real)["W"], np.ones(2))
+    assert sorted(os.listdir(tmp_path)) == ["latest.npy", "store"]
+    assert os.listdir(tmp_path / "store") == ["model-v1.npy"]
+
+
+def test_sharded_save_over_a_symlink_puts_the_shards_beside_the_target(tmp_path, small_records):
+    (tmp_path / "store").mkdir()
+    link = tmp_path / "latest.npy"
+    link.symlink_to(tmp_path / "store" / "model.npy")  # dangling until the first save
+    save_weights(link, {"a": np.zeros(10), "b": np.arange(10.0)})
+    assert link.is_symlink() and len(shard_files(tmp_path / "store")) == 2
+    np.testing.assert_array_equal(load_weights(link)["b"], np.arange(10.0))
+    np.testing.assert_array_equal(load_weights(link, mmap=True)["b"], np.arange(10.0))
+
+
+# --- multi-GiB checkpoints (pytest -m large) ------------------------------------------------------
+@pytest.mark.large
+def test_weights_beyond_2_gib_save_and_load(tmp_path):
+    # 2 x 300M float32 (2.4 GB): one record's item size would overflow a C int.
+    weights = {name: np.empty(300_000_000, np.float32) for name in ("W1", "W2")}
+    for index, array in enumerate(weights.values()):
+        array[::1_000_000] = index + 1
+        array[-1] = -(index + 1)
+    tracemalloc.start()
+    try:
+        path = save_weights(tmp_path / "huge", weights)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000_000  # no second copy of the weights
+    assert len(shard_files(tmp_path)) == 2
+    for mmap in (True, False):
+        loaded = load_weights(path, mmap=mmap)
+        for name, array in weights.items():
+            assert loaded[name].shape == array.shape
+            np.testing.assert_array_equal(loaded[name][::1_000_000], array[::1_000_000])
+            assert loaded[name][-1] == array[-1]
+        del loaded
+
+
+@pytest.mark.large
+def test_three_weights_of_1_5_gb_save_and_load(tmp_path):
+    # 3 x 375M float32 used to crash the save; two never fit one record, so each gets a shard.
+    weights = {f"W{i}": np.full(375_000_000, i, np.float32) for i in range(3)}
+    path = save_weights(tmp_path / "huge", weights)
+    assert len(shard_files(tmp_path)) == 3
+    del weights
+    loaded = load_weights(path, mmap=True)
+    assert [loaded[f"W{i}"][-1] for i in range(3)] == [0, 1, 2]
+
+
+@pytest.mark.large
+def test_one_weight_beyond_2_gib_saves_as_a_plain_array_shard(tmp_path):
+    weights = {"b": np.ones(3, np.float32), "W": np.empty(600_000_000, np.float32)}  # 2.4 GB
+    weights["W"][::1_000_000] = 5
+    path = save_weights(tmp_path / "huge", weights)
+    index = np.load(path, allow_pickle=False)
+    assert list(index["weight"]) == ["", "W"]
+    shard = np.load(tmp_path / index["shard"][1], mmap_mode="r", allow_pickle=False)
+    assert shard.shape == (600_000_000,) and shard[1_000_000] == 5
+    del shard
+    loaded = load_weights(path)
+    assert loaded["W"].flags.writeable and loaded["W"][-1_000_000] == 5
+    np.testing.assert_array_equal(loaded["b"], np.ones(3))

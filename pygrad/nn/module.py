@@ -400,39 +400,31 @@ class Module:
                     object.__setattr__(module, attr, moved)
 
     def save(self, path) -> None:
-        """Write every weight to one ``.npy`` file (``".npy"`` appended when missing).
+        """Write every weight to a ``.npy`` file (``".npy"`` appended when missing).
 
         The file holds no pickle: ``numpy.load(path, allow_pickle=False)`` reads it.  The write
-        is atomic and missing parent folders are created.
+        is atomic, streams the weights (no second copy in memory), puts weights beyond 2 GiB in
+        shards beside the file, and creates missing parent folders; see
+        :func:`pygrad.serialization.save_weights`.
         """
         from pygrad.serialization import save_weights
 
-        return save_weights(path, self.weight_dict())
+        return save_weights(path, dict(self._state_items()))
 
-    def load(self, path) -> None:
+    def load(self, path, mmap: bool = False) -> None:
         """Load weights saved by :meth:`save` (or by pygrad 0.1.0) with strict checks.
 
         pygrad 0.1.0's checkpoints stored dropout rates next to the weights; such plain numbers
         are ignored.  Their weights were float64 (0.1.0 initialised them with NumPy's default
         dtype), so floating-point weights of such a file are cast to the dtype of the
         parameter they load into; in files written by :meth:`save` a dtype mismatch is an
-        error, like a shape mismatch.
+        error, like a shape mismatch, and so is any field the model does not have.  With
+        ``mmap=True`` the file is memory-mapped and read straight into the parameters.
         """
-        from pygrad.serialization import flatten_dict, read_weights
+        from pygrad.serialization import module_weights
 
-        kind, saved = read_weights(path)
         targets = dict(self._state_items())
-        weights = {
-            name: value
-            for name, value in flatten_dict(saved).items()
-            if isinstance(value, np.ndarray) and value.ndim > 0 or name in targets
-        }
-        if kind == "legacy":
-            for name, value in weights.items():
-                target = targets.get(name)
-                if target is not None and value.dtype.kind == target.dtype.kind == "f":
-                    weights[name] = np.asarray(value, dtype=target.dtype)
-        self.load_weight_dict(weights, strict=True)
+        self.load_weight_dict(module_weights(path, targets, mmap=mmap), strict=True)
 
     # --- display -----------------------------------------------------------------------------
     def plot(self, to_file: str = "model.png", verbose: bool = True):

@@ -1,5 +1,7 @@
 """nn.Module: registration, walking, modes, weight dicts, checkpoints and repr."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -217,3 +219,66 @@ def test_optimizer_state_survives_a_checkpoint_round_trip(tmp_path, rng):
     restored.load_state_dict(load_state(tmp_path / "optim.npy"))
     assert restored.lr == 0.01 and restored.steps == 1
     np.testing.assert_array_equal(restored.state[0]["exp_avg"], optimizer.state[0]["exp_avg"])
+
+
+# --- checkpoints: bad entries, shards, memory-mapped loading, links -----------------------------
+def params_equal(a, b):
+    for (name, x), (_, y) in zip(a.named_params(), b.named_params()):
+        np.testing.assert_array_equal(x.to("cpu").data, y.to("cpu").data, err_msg=name)
+
+
+@pytest.mark.parametrize("bad", ["oops", None])
+def test_load_of_a_0_1_0_checkpoint_with_a_non_array_weight_names_it(tmp_path, bad):
+    legacy = NeuralNet().weight_dict()
+    legacy["fc1"]["W"] = bad
+    np.save(tmp_path / "old.npy", legacy, allow_pickle=True)
+    with pytest.raises(ValueError, match=r"'fc1\.W' holds .*\(6, 5\)"):
+        NeuralNet().load(tmp_path / "old.npy")
+
+
+def test_load_reports_an_extra_0_d_field_as_an_unexpected_key(tmp_path):
+    from pygrad.serialization import save_weights
+
+    weights = NeuralNet().weight_dict()
+    weights["extra"] = np.array(1.5)
+    save_weights(tmp_path / "model", weights)
+    with pytest.raises(KeyError, match="unexpected keys: extra"):
+        NeuralNet().load(tmp_path / "model.npy")
+
+
+def test_sharded_checkpoint_round_trips_through_save_and_load(tmp_path, monkeypatch, device):
+    from pygrad import serialization
+
+    monkeypatch.setattr(serialization, "RECORD_BYTES", 64)  # fc1.W alone is 120 bytes
+    model, other = NeuralNet().to(device), NeuralNet().to(device)
+    model.save(tmp_path / "model")
+    assert len([name for name in os.listdir(tmp_path) if ".shard-" in name]) > 1
+    other.load(tmp_path / "model.npy")
+    params_equal(model, other)
+
+
+@pytest.mark.parametrize("record_bytes", [2**31 - 2**20, 64])
+def test_load_with_mmap_copies_the_file_into_the_parameters(
+    tmp_path, monkeypatch, device, record_bytes
+):
+    from pygrad import serialization
+
+    monkeypatch.setattr(serialization, "RECORD_BYTES", record_bytes)
+    model, other = NeuralNet().to(device), NeuralNet().to(device)
+    model.save(tmp_path / "model")
+    other.load(tmp_path / "model.npy", mmap=True)
+    params_equal(model, other)
+    model.save(tmp_path / "model")  # the file can be replaced while the model lives on
+    other.fc1.W.data += 1  # and the parameters are the model's own
+
+
+def test_save_over_a_symlink_keeps_the_link(tmp_path):
+    model = NeuralNet()
+    model.save(tmp_path / "v1")
+    (tmp_path / "latest.npy").symlink_to(tmp_path / "v1.npy")
+    model.fc1.W.data[...] = 7
+    model.save(tmp_path / "latest.npy")
+    assert (tmp_path / "latest.npy").is_symlink()
+    other = NeuralNet()
+    other.load(tmp_path / "v1.npy")
+    params_equal(model, other)
