@@ -35,13 +35,19 @@ class _Tracing(threading.local):
 _tracing = _Tracing()
 
 
-class InputSpec(NamedTuple):
-    """What :meth:`Module.__call__` keeps of an array argument: enough to make a stand-in."""
+class _Kind:
+    """The first item of a spec ``(kind, shape, dtype, device)``: what the argument was."""
 
-    shape: tuple
-    dtype: np.dtype
-    device: str
-    variable: bool  # a Variable, else a bare array
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_VARIABLE, _ARRAY = _Kind("Variable"), _Kind("array")
 
 
 class LayerCall(NamedTuple):
@@ -68,32 +74,38 @@ class ForwardTrace(NamedTuple):
     edges: list
 
 
-def _signature(value):
-    """``value`` with every Variable and array replaced by its :class:`InputSpec`."""
+def _spec(value):
+    """What a call keeps of one argument: ``(kind, shape, dtype, device)`` for a Variable or an
+    array, containers item by item, anything else as it is.
+
+    Plain tuples, because every call of every module makes them.
+    """
     if isinstance(value, Variable):
         data = value.data
-        return InputSpec(data.shape, data.dtype, device_of(data), True)
+        device = "cpu" if type(data) is np.ndarray else device_of(data)
+        return (_VARIABLE, data.shape, data.dtype, device)
     if isinstance(value, (tuple, list)):
-        specs = [_signature(item) for item in value]
+        specs = [_spec(item) for item in value]
         return specs if isinstance(value, list) else tuple(specs)
     if isinstance(value, dict):
-        return {key: _signature(item) for key, item in value.items()}
+        return {key: _spec(item) for key, item in value.items()}
     if is_array(value):
-        return InputSpec(value.shape, value.dtype, device_of(value), False)
+        return (_ARRAY, value.shape, value.dtype, device_of(value))
     return value
 
 
-def _stand_in(signature):
-    """Zero-filled arguments shaped like those :func:`_signature` describes."""
-    if isinstance(signature, InputSpec):
-        zeros = backends.to_device(np.zeros(signature.shape, signature.dtype), signature.device)
-        return Variable(zeros) if signature.variable else zeros
-    if isinstance(signature, (tuple, list)):
-        items = [_stand_in(item) for item in signature]
-        return items if isinstance(signature, list) else tuple(items)
-    if isinstance(signature, dict):
-        return {key: _stand_in(item) for key, item in signature.items()}
-    return signature
+def _stand_in(spec):
+    """A zero-filled argument shaped as :func:`_spec` describes it."""
+    if type(spec) is tuple and spec and (spec[0] is _VARIABLE or spec[0] is _ARRAY):
+        kind, shape, dtype, device = spec
+        zeros = backends.to_device(np.zeros(shape, dtype), device)
+        return Variable(zeros) if kind is _VARIABLE else zeros
+    if isinstance(spec, (tuple, list)):
+        items = [_stand_in(item) for item in spec]
+        return items if isinstance(spec, list) else tuple(items)
+    if isinstance(spec, dict):
+        return {key: _stand_in(item) for key, item in spec.items()}
+    return spec
 
 
 def _sources_of(variable: Variable, producers: dict) -> dict:
@@ -238,7 +250,10 @@ class Module:
         calls = _tracing.calls
         if calls is None:
             # Shapes and dtypes only (no Variable, no graph): enough for plot() to re-trace.
-            self.__dict__["_last_call"] = (_signature(inputs), _signature(kwargs))
+            self.__dict__["_last_call"] = (
+                tuple(map(_spec, inputs)),
+                {name: _spec(value) for name, value in kwargs.items()} if kwargs else {},
+            )
             return self.forward(*inputs, **kwargs)
         outputs = self.forward(*inputs, **kwargs)
         if not self._registry("_children"):
@@ -263,7 +278,7 @@ class Module:
                     "forward pass; call the model on an input first (model(x)), then plot, or "
                     "give an example input (model.plot(x))"
                 )
-            args, kwargs = _stand_in(last_call[0]), _stand_in(last_call[1])
+            args, kwargs = _stand_in(last_call)
         calls, outer = [], _tracing.calls
         _tracing.calls = calls
         try:
