@@ -282,8 +282,10 @@ class Module:
         calls, outer = [], _tracing.calls
         _tracing.calls = calls
         try:
-            with using_config("enable_backprop", True), using_config("train", False):
-                outputs = self(*args, **kwargs)
+            # Zeros may meet a log or a division on the way; only the shapes matter here.
+            with np.errstate(all="ignore"), using_config("enable_backprop", True):
+                with using_config("train", False):
+                    outputs = self(*args, **kwargs)
         finally:
             _tracing.calls = outer
         ins, outs = _variables(args) + _variables(kwargs), _variables(outputs)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pygrad
-from pygrad import Parameter, Variable, nn
+from pygrad import Parameter, Variable, backends, nn
 from pygrad import functions as F
 
 
@@ -323,3 +323,46 @@ def test_optimizer_state_survives_a_checkpoint_round_trip(tmp_path, rng):
     restored.load_state_dict(load_state(tmp_path / "optim.npy"))
     assert restored.lr == 0.01 and restored.steps == 1
     np.testing.assert_array_equal(restored.state[0]["exp_avg"], optimizer.state[0]["exp_avg"])
+
+
+class Paired(nn.Module):
+    """Takes a pair of inputs and a keyword argument, as recurrent and attention layers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.left = nn.Linear(3, 2)
+        self.right = nn.Linear(4, 2)
+
+    def forward(self, pair, *, scale=1.0):
+        return F.log(F.exp(self.left(pair[0]) + self.right(pair[1])) * scale)
+
+
+def test_plot_rebuilds_tuple_arguments_and_keyword_arguments_of_the_last_call(rng):
+    model = Paired()
+    pair = (Variable(rng.standard_normal((5, 3)).astype(np.float32)), np.ones((5, 4), np.float32))
+    with np.errstate(divide="ignore"):
+        model(pair, scale=0.0)  # log(0): the stand-in pass must not warn about it either
+    with np.errstate(all="raise"):
+        trace = model._forward_trace()
+    assert [(call.name, call.input_shapes) for call in trace.calls] == [
+        ("left", ((5, 3),)),
+        ("right", ((5, 4),)),
+    ]
+    assert trace.input_shapes == ((5, 3), (5, 4)) and trace.output_shapes == ((5, 2),)
+    assert sorted(edge[:2] for edge in trace.edges) == [
+        ("in0", "layer0"),
+        ("in1", "layer1"),
+        ("layer0", "out0"),
+        ("layer1", "out0"),
+    ]
+
+
+def test_plot_of_a_model_on_opencl_traces_there_and_changes_no_buffer(opencl, rng):
+    model = Normalized().to(opencl)
+    x = Variable(rng.standard_normal((8, 4)).astype(np.float32), device=opencl)
+    model(x)
+    before = {name: backends.to_host(array).copy() for name, array in model._state_items()}
+    trace = model._forward_trace()
+    assert trace.calls[1].name == "bn" and trace.input_shapes == ((8, 4),)
+    for name, array in model._state_items():
+        np.testing.assert_array_equal(backends.to_host(array), before[name], err_msg=name)
