@@ -351,19 +351,24 @@ def _edge_attributes(crossed: tuple) -> dict:
     return {"label": ", ".join(crossed)} if crossed else {}
 
 
-def get_model_dot_graph(model, verbose: bool = True) -> str:
-    """Return the DOT source of the layers a model called in its last forward pass.
+def get_model_dot_graph(model, verbose: bool = True, example_inputs: tuple = ()) -> str:
+    """Return the DOT source of the leaf layers a model calls in a forward pass.
 
-    Each leaf layer call is a box labelled with its attribute name and class and, when
-    ``verbose``, its input and output shapes.  Edges follow the data: the functional ops
-    applied between two layers (such as ``ReLU``) label the edge that crosses them.
+    The model runs a forward pass of its own for the picture (see :meth:`nn.Module.plot`): on
+    ``example_inputs`` when given, else on zero-filled inputs shaped like those of its last
+    call; under ``test_mode()``, so no parameter or buffer changes.  Each leaf layer call is a
+    box labelled with its attribute name and class and, when ``verbose``, its input and output
+    shapes.  Edges follow the data: the functional ops applied between two layers (such as
+    ``ReLU``) label the edge that crosses them.
 
     Parameters
     ----------
     model : pygrad.nn.Module
-        A module that has been called at least once.
+        The model to draw.
     verbose : bool
         Add input and output shapes to the labels.
+    example_inputs : tuple
+        Arguments to trace the model with; optional once the model has been called.
 
     Returns
     -------
@@ -373,21 +378,9 @@ def get_model_dot_graph(model, verbose: bool = True) -> str:
     Raises
     ------
     RuntimeError
-        If the model has not been called yet.
+        If the model has not been called yet and no example input is given.
     """
-    trace = getattr(model, "_trace", None)
-    if trace is None:
-        raise RuntimeError(
-            f"{type(model).__name__}.plot: the picture shows the layers of the last forward "
-            "pass; call the model on an input first (model(x)), then plot"
-        )
-    if not trace.recorded:
-        raise RuntimeError(
-            f"{type(model).__name__}.plot: the last forward pass ran under no_grad(), which "
-            "records no graph, so how the layers connect is unknown; call the model once "
-            "outside no_grad(), then plot"
-        )
-    names = {id(module): name for name, module in model.named_modules()}
+    trace = model._forward_trace(*example_inputs)
 
     def label(title: str, details: str) -> str:
         return f"{title}\n{details}" if verbose else title
@@ -397,9 +390,7 @@ def get_model_dot_graph(model, verbose: bool = True) -> str:
         for index, shape in enumerate(trace.input_shapes)
     ]
     for index, call in enumerate(trace.calls):
-        name = names.get(id(call.module)) or ""
-        title = type(call.module).__name__
-        title = f"{name}: {title}" if name else title
+        title = f"{call.name}: {call.kind}" if call.name else call.kind
         details = "\n".join(
             f"{side}: {_shapes_text(shapes)}"
             for side, shapes in (("in", call.input_shapes), ("out", call.output_shapes))
@@ -414,17 +405,21 @@ def get_model_dot_graph(model, verbose: bool = True) -> str:
     return dot_digraph(statements)
 
 
-def plot_model(model, to_file="model.png", verbose: bool = True) -> RenderedGraph:
-    """Draw the layers a model called in its last forward pass (see :meth:`nn.Module.plot`).
+def plot_model(
+    model, to_file="model.png", verbose: bool = True, example_inputs: tuple = ()
+) -> RenderedGraph:
+    """Draw the leaf layers a model calls in a forward pass (see :meth:`nn.Module.plot`).
 
     Parameters
     ----------
     model : pygrad.nn.Module
-        A module that has been called at least once.
+        The model to draw.
     to_file : str or os.PathLike
         The picture to write: ``.png``, ``.svg`` or ``.pdf``; parent folders are created.
     verbose : bool
         Add input and output shapes to the labels.
+    example_inputs : tuple
+        Arguments to trace the model with; optional once the model has been called.
 
     Returns
     -------
@@ -434,6 +429,9 @@ def plot_model(model, to_file="model.png", verbose: bool = True) -> RenderedGrap
     Raises
     ------
     RuntimeError
-        Before any forward pass, or when Graphviz's ``dot`` is not installed.
+        Before any call when no example input is given, or when Graphviz's ``dot`` is not
+        installed.
     """
-    return render_dot(get_model_dot_graph(model, verbose=verbose), to_file)
+    return render_dot(
+        get_model_dot_graph(model, verbose=verbose, example_inputs=example_inputs), to_file
+    )

@@ -330,8 +330,9 @@ class Residual(nn.Module):
         return self.fc3(h + self.fc2(h))
 
 
-def residual_edges(model) -> dict:
-    nodes, edges = parse(viz.get_model_dot_graph(model, verbose=False))
+def residual_edges(model, *example_inputs) -> list:
+    source = viz.get_model_dot_graph(model, verbose=False, example_inputs=example_inputs)
+    nodes, edges = parse(source)
     name = {node: label for node, (label, _) in nodes.items()}
     return sorted((name[tail], name[head]) for tail, head in edges)
 
@@ -360,12 +361,29 @@ def test_model_graph_keeps_every_edge_after_the_output_is_gone():
     assert residual_edges(model) == RESIDUAL_EDGES
 
 
-def test_model_graph_after_a_forward_pass_under_no_grad_says_why_it_cannot_draw():
+def test_model_graph_after_a_forward_pass_under_no_grad_is_drawn_all_the_same():
+    # The picture comes from a traced pass of its own, which records the graph.
     model = Residual()
     with no_grad():
         model(Variable(np.ones((2, 4), np.float32)))
-    with pytest.raises(RuntimeError, match=r"no_grad\(\).*outside no_grad"):
-        viz.get_model_dot_graph(model)
+        assert residual_edges(model) == RESIDUAL_EDGES
+
+
+def test_model_graph_before_a_call_is_drawn_from_example_inputs():
+    model = Residual()
+    x = np.ones((5, 4), np.float32)
+    nodes, _ = parse(viz.get_model_dot_graph(model, example_inputs=(x,)))
+    node_with_label(nodes, "fc3: Linear\\nin: (5, 4)\\nout: (5, 2)")
+    assert residual_edges(model, x) == RESIDUAL_EDGES
+
+
+def test_model_graph_uses_the_shapes_of_the_last_call():
+    model = TwoLayers()
+    model(Variable(np.ones((2, 6), np.float32)))
+    model(np.ones((7, 6), np.float32))
+    nodes, _ = parse(viz.get_model_dot_graph(model))
+    node_with_label(nodes, "input\\n(7, 6)")
+    node_with_label(nodes, "fc2: Linear\\nin: (7, 5)\\nout: (7, 3)")
 
 
 @needs_dot
@@ -375,3 +393,14 @@ def test_module_plot_writes_a_picture(tmp_path):
     result = model.plot(to_file=tmp_path / "model.png")
     assert (tmp_path / "model.png").read_bytes().startswith(b"\x89PNG")
     assert os.fspath(result) == str(tmp_path / "model.png")
+
+
+@needs_dot
+def test_module_plot_traces_example_inputs_and_takes_a_file_name_alone(tmp_path):
+    model = TwoLayers()
+    model.plot(np.ones((3, 6), np.float32), to_file=tmp_path / "example.svg")
+    assert "in: (3, 6)" in (tmp_path / "example.svg").read_text()
+    model(np.ones((4, 6), np.float32))
+    result = model.plot(str(tmp_path / "last.svg"))  # pygrad 0.1.0 passed the name positionally
+    assert "in: (4, 6)" in (tmp_path / "last.svg").read_text()
+    assert os.fspath(result) == str(tmp_path / "last.svg")

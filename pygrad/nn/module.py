@@ -2,54 +2,110 @@
 
 A Module registers every Parameter and sub-Module assigned to it as an attribute, in
 definition order, and offers what training needs on top: walking parameters, switching
-train/eval, moving to a device, weight dicts and ``.npy`` checkpoints, and a picture of the
-layers of the last forward pass.
+train/eval, moving to a device, weight dicts and ``.npy`` checkpoints (written by
+:mod:`pygrad.serialization`), and a picture of its layers (drawn by :mod:`pygrad.viz`).
+Calling a module runs ``forward`` and keeps only the shapes of its arguments, for the picture.
 """
 
 from __future__ import annotations
 
-import weakref
+import os
+import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from pygrad import backends
-from pygrad._config import Config
-from pygrad.backends import is_array, to_host
+from pygrad._config import using_config
+from pygrad.backends import device_of, is_array, to_host
 from pygrad.core import Parameter, Variable
 
 __all__ = ["Module", "LoadReport"]
 
-# Records the leaf-layer calls of the outermost Module call in progress (None when idle).
-_active_trace: list | None = None
+
+class _Tracing(threading.local):
+    """The layer calls being recorded while :meth:`Module.plot` traces a forward pass in this
+    thread (``None`` otherwise).  Per thread, so that models called in other threads meanwhile
+    are neither recorded nor slowed down."""
+
+    calls = None
+
+
+_tracing = _Tracing()
+
+
+class _Kind:
+    """The first item of a spec ``(kind, shape, dtype, device)``: what the argument was."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_VARIABLE, _ARRAY = _Kind("Variable"), _Kind("array")
 
 
 class LayerCall(NamedTuple):
-    """One call of a leaf layer during a forward pass, as kept for :meth:`Module.plot`."""
+    """One call of a leaf layer during a traced forward pass, as drawn by :meth:`Module.plot`."""
 
-    module: Module
-    inputs: tuple  # weak references to the input Variables
-    outputs: tuple  # weak references to the output Variables
+    name: str  # dotted attribute name in the traced model ("" for the model or an unnamed layer)
+    kind: str  # class name
     input_shapes: tuple
     output_shapes: tuple
 
 
 class ForwardTrace(NamedTuple):
-    """The layer calls of one forward pass of a model and the data flow between them.
+    """The leaf-layer calls of one traced forward pass and the data flow between them.
 
     ``edges`` are ``(tail, head, ops)`` triples between the nodes ``"in{i}"`` (the model's
     inputs), ``"layer{k}"`` (the k-th layer call) and ``"out{j}"`` (its outputs), ``ops``
-    naming the functions applied on the way.  They are found when the call returns, while
-    the graph is alive, so that a picture needs neither the outputs nor the graph later.
-    ``recorded`` tells whether the graph was recorded at all (it is not under ``no_grad``).
+    naming the functions applied on the way.  It holds names and shapes only: no Variable,
+    no graph, no module.
     """
 
     calls: list
     input_shapes: tuple
     output_shapes: tuple
     edges: list
-    recorded: bool
+
+
+def _spec(value):
+    """What a call keeps of one argument: ``(kind, shape, dtype, device)`` for a Variable or an
+    array, containers item by item, anything else as it is.
+
+    Plain tuples, because every call of every module makes them.
+    """
+    if isinstance(value, Variable):
+        data = value.data
+        device = "cpu" if type(data) is np.ndarray else device_of(data)
+        return (_VARIABLE, data.shape, data.dtype, device)
+    if isinstance(value, (tuple, list)):
+        specs = [_spec(item) for item in value]
+        return specs if isinstance(value, list) else tuple(specs)
+    if isinstance(value, dict):
+        return {key: _spec(item) for key, item in value.items()}
+    if is_array(value):
+        return (_ARRAY, value.shape, value.dtype, device_of(value))
+    return value
+
+
+def _stand_in(spec):
+    """A zero-filled argument shaped as :func:`_spec` describes it."""
+    if type(spec) is tuple and spec and (spec[0] is _VARIABLE or spec[0] is _ARRAY):
+        kind, shape, dtype, device = spec
+        zeros = backends.to_device(np.zeros(shape, dtype), device)
+        return Variable(zeros) if kind is _VARIABLE else zeros
+    if isinstance(spec, (tuple, list)):
+        items = [_stand_in(item) for item in spec]
+        return items if isinstance(spec, list) else tuple(items)
+    if isinstance(spec, dict):
+        return {key: _stand_in(item) for key, item in spec.items()}
+    return spec
 
 
 def _sources_of(variable: Variable, producers: dict) -> dict:
@@ -76,9 +132,11 @@ def _sources_of(variable: Variable, producers: dict) -> dict:
 
 
 def _data_flow(calls: list, inputs: tuple, outputs: tuple) -> list:
-    """The ``edges`` of a :class:`ForwardTrace` (see there), in call order."""
+    """The ``edges`` of a :class:`ForwardTrace` from ``(module, inputs, outputs)`` calls.
+
+    Every Variable involved is still held by ``calls``, so no id is reused meanwhile.
+    """
     producers, edges = {}, []
-    alive = list(inputs)  # holds what is registered, so that no id is reused meanwhile
 
     def connect(head: str, variables) -> None:
         for variable in variables:
@@ -87,15 +145,13 @@ def _data_flow(calls: list, inputs: tuple, outputs: tuple) -> list:
 
     for index, variable in enumerate(inputs):
         producers[id(variable)] = f"in{index}"
-    for index, call in enumerate(calls):
+    for index, (_, ins, outs) in enumerate(calls):
         node = f"layer{index}"
         # Edges come before the outputs are registered: a layer that returns its input
         # (dropout in eval mode) must not be drawn feeding itself.
-        connect(node, [v for v in (ref() for ref in call.inputs) if v is not None])
-        for variable in (ref() for ref in call.outputs):
-            if variable is not None:
-                producers[id(variable)] = node
-                alive.append(variable)
+        connect(node, ins)
+        for variable in outs:
+            producers[id(variable)] = node
     for index, variable in enumerate(outputs):
         connect(f"out{index}", [variable])
     return edges
@@ -113,6 +169,8 @@ def _variables(values) -> tuple:
     """The Variables and arrays among a call's inputs or outputs, in order."""
     if isinstance(values, Variable) or is_array(values):
         return (values,)
+    if isinstance(values, dict):
+        values = tuple(values.values())
     if isinstance(values, (tuple, list)):
         found = ()
         for value in values:
@@ -145,7 +203,7 @@ class Module:
         object.__setattr__(self, "_children", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_trace", None)
+        object.__setattr__(self, "_last_call", None)
 
     def _registry(self, name: str) -> dict:
         if "_params" not in self.__dict__:
@@ -189,38 +247,62 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *inputs, **kwargs):
-        global _active_trace
-        if _active_trace is not None:
-            outputs = self.forward(*inputs, **kwargs)
-            if not self._children:
-                _active_trace.append(self._record(inputs, outputs))
-            return outputs
-        trace = _active_trace = []
-        try:
-            outputs = self.forward(*inputs, **kwargs)
-        finally:
-            _active_trace = None
-        if not self._children:
-            trace.append(self._record(inputs, outputs))
-        ins, outs = _variables(inputs), _variables(outputs)
-        recorded = Config.enable_backprop
-        self._trace = ForwardTrace(
-            trace,
-            tuple(v.shape for v in ins),
-            tuple(v.shape for v in outs),
-            _data_flow(trace, ins, outs) if recorded else [],
-            recorded,
-        )
+        calls = _tracing.calls
+        if calls is None:
+            # Shapes and dtypes only (no Variable, no graph): enough for plot() to re-trace.
+            self.__dict__["_last_call"] = (
+                tuple(map(_spec, inputs)),
+                {name: _spec(value) for name, value in kwargs.items()} if kwargs else {},
+            )
+            return self.forward(*inputs, **kwargs)
+        outputs = self.forward(*inputs, **kwargs)
+        if not self._registry("_children"):
+            calls.append((self, _variables(inputs), _variables(outputs)))
         return outputs
 
-    def _record(self, inputs, outputs) -> LayerCall:
-        ins, outs = _variables(inputs), _variables(outputs)
-        return LayerCall(
-            self,
-            tuple(weakref.ref(v) for v in ins),
-            tuple(weakref.ref(v) for v in outs),
+    def _forward_trace(self, *example_inputs) -> ForwardTrace:
+        """Run a forward pass of its own, recording the leaf-layer calls and the data flow.
+
+        With no ``example_inputs``, zero-filled stand-ins shaped like the arguments of the last
+        call are used.  The pass runs under ``test_mode()`` (dropout off, batch norm on its
+        running statistics, none updated) with the graph recorded, in this thread only: the
+        module's parameters, buffers and train/eval flags are left as they were.
+        """
+        if example_inputs:
+            args, kwargs = example_inputs, {}
+        else:
+            last_call = self.__dict__.get("_last_call")
+            if last_call is None:
+                raise RuntimeError(
+                    f"{type(self).__name__}.plot: the picture shows the layers of the last "
+                    "forward pass; call the model on an input first (model(x)), then plot, or "
+                    "give an example input (model.plot(x))"
+                )
+            args, kwargs = _stand_in(last_call)
+        calls, outer = [], _tracing.calls
+        _tracing.calls = calls
+        try:
+            # Zeros may meet a log or a division on the way; only the shapes matter here.
+            with np.errstate(all="ignore"), using_config("enable_backprop", True):
+                with using_config("train", False):
+                    outputs = self(*args, **kwargs)
+        finally:
+            _tracing.calls = outer
+        ins, outs = _variables(args) + _variables(kwargs), _variables(outputs)
+        names = {id(module): name for name, module in self.named_modules()}
+        return ForwardTrace(
+            [
+                LayerCall(
+                    names.get(id(module), ""),
+                    type(module).__name__,
+                    tuple(v.shape for v in call_ins),
+                    tuple(v.shape for v in call_outs),
+                )
+                for module, call_ins, call_outs in calls
+            ],
             tuple(v.shape for v in ins),
             tuple(v.shape for v in outs),
+            _data_flow(calls, ins, outs),
         )
 
     # --- walking ---------------------------------------------------------------------------
@@ -427,17 +509,41 @@ class Module:
         self.load_weight_dict(module_weights(path, targets, mmap=mmap), strict=True)
 
     # --- display -----------------------------------------------------------------------------
-    def plot(self, to_file: str = "model.png", verbose: bool = True):
-        """Draw the layers of the last forward pass, in call order, with input and output shapes.
+    def plot(self, *example_inputs, to_file="model.png", verbose: bool = True):
+        """Draw the leaf layers of a forward pass, in call order, with input and output shapes.
+
+        The picture comes from a forward pass that ``plot`` runs itself, on ``example_inputs``
+        when given, else on zero-filled inputs shaped like those of the model's last call.  It
+        runs under :func:`pygrad.test_mode` with the graph recorded, so dropout is off, batch
+        norm uses (and does not update) its running statistics, and no parameter or buffer
+        changes.  Edges follow the data and name the functional ops between layers.
+
+        Parameters
+        ----------
+        *example_inputs
+            Arguments to trace the model with (Variables or arrays); optional after a call.
+        to_file : str or os.PathLike
+            The picture to write: ``.png``, ``.svg`` or ``.pdf``; parent folders are created.
+            Also accepted as the only positional argument, as in pygrad 0.1.0.
+        verbose : bool
+            Add input and output shapes to the labels.
+
+        Returns
+        -------
+        pygrad.viz.RenderedGraph
+            The written file, path-like and displayed inline by Jupyter.
 
         Raises
         ------
         RuntimeError
-            Before any forward pass, or when Graphviz's ``dot`` is not installed.
+            Before any call when no example input is given, or when Graphviz's ``dot`` is not
+            installed.
         """
         from pygrad import viz
 
-        return viz.plot_model(self, to_file=to_file, verbose=verbose)
+        if len(example_inputs) == 1 and isinstance(example_inputs[0], (str, os.PathLike)):
+            (to_file,), example_inputs = example_inputs, ()
+        return viz.plot_model(self, to_file=to_file, verbose=verbose, example_inputs=example_inputs)
 
     def extra_repr(self) -> str:
         """The text inside the parentheses of this module's ``repr`` (override in layers)."""

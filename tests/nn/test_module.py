@@ -1,11 +1,17 @@
 """nn.Module: registration, walking, modes, weight dicts, checkpoints and repr."""
 
+import gc
 import os
+import subprocess
+import sys
+import threading
+import weakref
 
 import numpy as np
 import pytest
 
-from pygrad import Parameter, Variable, nn
+import pygrad
+from pygrad import Parameter, Variable, backends, nn
 from pygrad import functions as F
 
 
@@ -144,12 +150,16 @@ def test_repr_is_a_tree_of_layers_with_sizes():
     assert "(dropout): Dropout(dropout=0.5)" in text
 
 
-def test_forward_records_the_layer_calls_for_plotting(rng):
+def test_plot_traces_the_layer_calls_of_the_last_call_again(rng):
     model = NeuralNet()
     x = Variable(rng.standard_normal((2, 6)).astype(np.float32))
     y = model(x)
-    trace = model._trace
-    assert [call.module for call in trace.calls] == [model.fc1, model.fc2, model.dropout]
+    trace = model._forward_trace()
+    assert [(call.name, call.kind) for call in trace.calls] == [
+        ("fc1", "Linear"),
+        ("fc2", "Linear"),
+        ("dropout", "Dropout"),
+    ]
     assert trace.calls[0].input_shapes == ((2, 6),)
     assert trace.calls[1].output_shapes == ((2, 3),)
     assert trace.output_shapes == (y.shape,)
@@ -160,6 +170,101 @@ def test_forward_records_the_layer_calls_for_plotting(rng):
         ("layer2", "out0"),
     ]
     assert trace.edges[1][2] == ("ReLU",)
+
+
+def test_a_call_keeps_shapes_and_dtypes_but_no_variable(rng):
+    model = NeuralNet()
+    x = Variable(rng.standard_normal((4, 6)).astype(np.float32))
+    y = model(x)
+    inputs, outputs = weakref.ref(x), weakref.ref(y)
+    (spec,), kwargs = model._last_call
+    assert spec[1:] == ((4, 6), np.dtype(np.float32), "cpu") and kwargs == {}
+    del x, y
+    assert inputs() is None and outputs() is None
+
+
+def test_a_layer_called_directly_is_freed_without_the_garbage_collector(rng):
+    x = rng.standard_normal((3, 50)).astype(np.float32)
+    gc.disable()
+    try:
+        layer = nn.Linear(50, 40)
+        weights = weakref.ref(layer.W)
+        layer(x)
+        layer(Variable(x)).sum().backward()
+        del layer
+        assert weights() is None
+    finally:
+        gc.enable()
+
+
+class Normalized(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+        self.bn = nn.BatchNorm1d(6)
+        self.dropout = nn.Dropout(0.5)
+        self.out = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return self.out(self.dropout(F.relu(self.bn(self.fc(x)))))
+
+
+@pytest.mark.parametrize("with_example", [False, True])
+def test_plotting_changes_no_parameter_buffer_mode_or_random_state(rng, with_example):
+    model = Normalized()
+    x = rng.standard_normal((8, 4)).astype(np.float32) * 3 + 1
+    model(x)  # trains: the running statistics move away from their start
+    model.out.eval()  # modes of its own must survive, too
+    before = {name: array.copy() for name, array in model._state_items()}
+    modes = [module.training for module in model.modules()]
+    random_state = np.random.get_state()[1].copy()
+    trace = model._forward_trace(*([x] if with_example else []))
+    assert [call.name for call in trace.calls] == ["fc", "bn", "dropout", "out"]
+    for name, array in model._state_items():
+        np.testing.assert_array_equal(array, before[name], err_msg=name)
+    assert [module.training for module in model.modules()] == modes
+    np.testing.assert_array_equal(np.random.get_state()[1], random_state)
+    assert pygrad.Config.train is True and pygrad.Config.enable_backprop is True
+
+
+def test_plot_before_any_call_asks_for_a_call_or_an_example_input():
+    with pytest.raises(RuntimeError, match=r"call the model on an input first.*model\.plot\(x\)"):
+        NeuralNet()._forward_trace()
+
+
+def test_a_trace_in_one_thread_does_not_record_calls_of_another(rng):
+    started, release = threading.Event(), threading.Event()
+
+    class Waiting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 5)
+
+        def forward(self, x):
+            started.set()
+            assert release.wait(30)
+            return self.fc(x)
+
+    waiting, other = Waiting(), NeuralNet()
+    traces = []
+    thread = threading.Thread(target=lambda: traces.append(waiting._forward_trace(np.ones((2, 6)))))
+    thread.start()
+    try:
+        assert started.wait(30)
+        other(np.ones((3, 6), np.float32))  # while the trace is in progress in the thread
+        assert other._last_call[0][0][1] == (3, 6)
+    finally:
+        release.set()
+        thread.join(30)
+    assert [call.name for call in traces[0].calls] == ["fc"]
+
+
+def test_importing_nn_imports_neither_viz_nor_serialization():
+    code = "import sys, pygrad.nn; print(sorted({'pygrad.viz', 'pygrad.serialization'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_load_reads_a_pygrad_0_1_0_checkpoint_and_ignores_its_dropout_rates(tmp_path):
@@ -282,3 +387,46 @@ def test_save_over_a_symlink_keeps_the_link(tmp_path):
     other = NeuralNet()
     other.load(tmp_path / "v1.npy")
     params_equal(model, other)
+
+
+class Paired(nn.Module):
+    """Takes a pair of inputs and a keyword argument, as recurrent and attention layers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.left = nn.Linear(3, 2)
+        self.right = nn.Linear(4, 2)
+
+    def forward(self, pair, *, scale=1.0):
+        return F.log(F.exp(self.left(pair[0]) + self.right(pair[1])) * scale)
+
+
+def test_plot_rebuilds_tuple_arguments_and_keyword_arguments_of_the_last_call(rng):
+    model = Paired()
+    pair = (Variable(rng.standard_normal((5, 3)).astype(np.float32)), np.ones((5, 4), np.float32))
+    with np.errstate(divide="ignore"):
+        model(pair, scale=0.0)  # log(0): the stand-in pass must not warn about it either
+    with np.errstate(all="raise"):
+        trace = model._forward_trace()
+    assert [(call.name, call.input_shapes) for call in trace.calls] == [
+        ("left", ((5, 3),)),
+        ("right", ((5, 4),)),
+    ]
+    assert trace.input_shapes == ((5, 3), (5, 4)) and trace.output_shapes == ((5, 2),)
+    assert sorted(edge[:2] for edge in trace.edges) == [
+        ("in0", "layer0"),
+        ("in1", "layer1"),
+        ("layer0", "out0"),
+        ("layer1", "out0"),
+    ]
+
+
+def test_plot_of_a_model_on_opencl_traces_there_and_changes_no_buffer(opencl, rng):
+    model = Normalized().to(opencl)
+    x = Variable(rng.standard_normal((8, 4)).astype(np.float32), device=opencl)
+    model(x)
+    before = {name: backends.to_host(array).copy() for name, array in model._state_items()}
+    trace = model._forward_trace()
+    assert trace.calls[1].name == "bn" and trace.input_shapes == ((8, 4),)
+    for name, array in model._state_items():
+        np.testing.assert_array_equal(backends.to_host(array), before[name], err_msg=name)

@@ -137,9 +137,10 @@ def launch(kernel, device, global_size: tuple, local_size: tuple, args) -> None:
     # device's cache, and a buffer set but released before the enqueue would dangle.
     args = [device.arg_buffer(arg) if type(arg) in ARG_TYPES else arg for arg in args]
     set_arg = kernel.set_arg
-    for i, arg in enumerate(args):
-        set_arg(i, arg)
-    cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
+    with device.launch_lock:
+        for i, arg in enumerate(args):
+            set_arg(i, arg)
+        cl.enqueue_nd_range_kernel(device.queue, kernel, global_size, local_size)
 
 
 def _launch(kernel, device, n: int, args) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -79,6 +80,9 @@ class Device:
         self.queue = cl.CommandQueue(self.context)
         self.pool = cl_tools.MemoryPool(cl_tools.ImmediateAllocator(self.queue))
         self.kernels: dict = {}
+        # A kernel object keeps the arguments last set on it until the launch: threads that
+        # launch the same kernel take turns from their first set_arg to the enqueue.
+        self.launch_lock = threading.Lock()
         # Each device draws from its own counter-based stream; xp.random.seed resets it.
         self.random_seed = _initial_seed if _initial_seed is not None else _seed_from_numpy()
         self.random_counter = 0
