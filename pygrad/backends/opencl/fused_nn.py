@@ -510,8 +510,7 @@ def dropout(x, dropout_ratio: float):
     y = empty_array(x.shape, x.dtype, device)
     mask = empty_array(x.shape, x.dtype, device)
     if x.size:
-        seed, counter = device.random_seed, device.random_counter
-        device.random_counter += x.size
+        seed, counter = device.draw(x.size)
         values = _Meta.pack([x.size, x.offset, seed, counter])
         scale = x.dtype.type(1 / (1 - dropout_ratio))  # as NumPy's ``mask *= 1 / (1 - p)``
         args = [y.buffer, mask.buffer, x.buffer, floats(x.dtype, dropout_ratio, scale), values]

@@ -59,13 +59,8 @@ def _draw(kind: str, shape: tuple, dtype, offset, scale, device=None):
     name = "float" if c_type == "float" else "double"
     per_element = 2 if kind == "normal" else 1
     expr = f"a2 + a3 * _{kind}_{name}(a0, a1 + {per_element} * (ulong)gid)"
-    inputs = [
-        np.uint64(device.random_seed),
-        np.uint64(device.random_counter),
-        dtype.type(offset),
-        dtype.type(scale),
-    ]
-    device.random_counter += per_element * max(out.size, 1)
+    seed, counter = device.draw(per_element * max(out.size, 1))
+    inputs = [np.uint64(seed), np.uint64(counter), dtype.type(offset), dtype.type(scale)]
     kernels.run_elementwise(device, expr, out, inputs, ["ulong", "ulong", c_type, c_type])
     return out
 
@@ -119,8 +114,7 @@ def randint(low, high=None, size=None, dtype=np.int64):
 def permutation(x):
     """A random permutation of ``range(x)`` (an int) drawn on the host, then uploaded."""
     device = runtime.get_device(None)
-    rng = np.random.default_rng([device.random_seed, device.random_counter])
-    device.random_counter += 1
+    rng = np.random.default_rng(list(device.draw(1)))
     if not isinstance(x, (int, np.integer)):
         raise NotImplementedError("opencl random.permutation: only an int is supported")
     return from_host(rng.permutation(int(x)), device)

@@ -92,6 +92,15 @@ class Device:
         self._error_codes: dict = {}  # (type, message) -> code
         self._errors: dict = {}  # code -> (type, message)
 
+    def draw(self, count: int) -> tuple:
+        """Reserve ``count`` numbers of this device's random stream: returns its seed and the
+        counter of the first, and advances the counter past the last (atomically, so that
+        threads drawing at once never share numbers)."""
+        with self.launch_lock:
+            counter = self.random_counter
+            self.random_counter = counter + count
+            return self.random_seed, counter
+
     def arg_buffer(self, values):
         """The read-only buffer holding ``values`` (a ``kernels.MetaArgs`` or another of
         ``kernels.ARG_TYPES``, which give the dtype), made once per distinct values and type:
