@@ -8,7 +8,6 @@ layers of the last forward pass.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from pygrad import backends
 from pygrad._config import Config
+from pygrad._release import OutputRef
 from pygrad.backends import is_array, to_host
 from pygrad.core import Parameter, Variable
 
@@ -217,8 +217,10 @@ class Module:
         ins, outs = _variables(inputs), _variables(outputs)
         return LayerCall(
             self,
-            tuple(weakref.ref(v) for v in ins),
-            tuple(weakref.ref(v) for v in outs),
+            # The graph's own reference type: a trace, which reads no data, must not keep
+            # intermediate arrays from being released.
+            tuple(OutputRef(v) for v in ins),
+            tuple(OutputRef(v) for v in outs),
             tuple(v.shape for v in ins),
             tuple(v.shape for v in outs),
         )
