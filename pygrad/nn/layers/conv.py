@@ -7,6 +7,7 @@ import numbers
 from pygrad import functions as F
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
+from pygrad.nn.layers._sizes import positive_sizes
 from pygrad.nn.module import Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d"]
@@ -50,11 +51,9 @@ class _Conv(Module):
     ):
         super().__init__()
         layer = type(self).__name__
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"{layer}: channels must be positive, got in_channels={in_channels}, "
-                f"out_channels={out_channels}"
-            )
+        in_channels, out_channels = positive_sizes(
+            layer, in_channels=in_channels, out_channels=out_channels
+        )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size", layer, 1)
         self.stride = _pair(stride, "stride", layer, 1)

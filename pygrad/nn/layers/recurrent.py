@@ -11,6 +11,7 @@ from pygrad import functions as F
 from pygrad.backends import get_array_module
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
+from pygrad.nn.layers._sizes import positive_sizes
 from pygrad.nn.module import Module
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -23,11 +24,9 @@ class _Recurrent(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
         super().__init__()
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(
-                f"{type(self).__name__}: sizes must be positive, got input_size={input_size}, "
-                f"hidden_size={hidden_size}"
-            )
+        input_size, hidden_size = positive_sizes(
+            type(self).__name__, input_size=input_size, hidden_size=hidden_size
+        )
         self.input_size, self.hidden_size = input_size, hidden_size
         width = self.gates * hidden_size
         # PyTorch's choice for recurrent layers: every weight uniform in ±1/sqrt(hidden_size).
