@@ -296,3 +296,34 @@ def test_layer_sizes_that_are_not_positive_are_refused(layer):
 def test_layer_sizes_accept_numpy_integers_as_python_ints(layer):
     module = _SIZED_LAYERS[layer](np.int64(4))
     assert all(type(p.data) is np.ndarray for p in module.params())
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Linear(4, 3), (2, 4)),
+        (lambda: nn.Conv2d(3, 2, 3), (1, 3, 5, 5)),
+        (lambda: nn.ConvTranspose2d(3, 2, 3), (1, 3, 5, 5)),
+        (lambda: nn.MaxPool2d(2), (1, 3, 4, 4)),
+        (lambda: nn.BatchNorm1d(4), (2, 4)),
+        (lambda: nn.LayerNorm(4), (2, 4)),
+        (lambda: nn.LSTM(4, 3), (2, 5, 4)),
+        (lambda: nn.GRU(4, 3), (2, 5, 4)),
+    ],
+    ids=[
+        "Linear",
+        "Conv2d",
+        "ConvTranspose2d",
+        "MaxPool2d",
+        "BatchNorm1d",
+        "LayerNorm",
+        "LSTM",
+        "GRU",
+    ],
+)
+def test_float_layers_refuse_complex_input_instead_of_dropping_its_imaginary_part(make, shape):
+    layer = make()
+    x = np.ones(shape, np.float32) + 1j * np.ones(shape, np.float32)
+    with pytest.raises(TypeError, match=rf"{type(layer).__name__}: got complex input"):
+        layer(x)
+    layer(x.real.astype(np.float32))  # the real part alone is fine

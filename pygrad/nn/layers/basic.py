@@ -9,7 +9,7 @@ from pygrad import functions as F
 from pygrad._config import Config, using_config
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
-from pygrad.nn.layers._sizes import positive_sizes
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["Linear", "Sequential", "Flatten", "Dropout", "ReLU", "Sigmoid", "Tanh"]
@@ -53,6 +53,7 @@ class Linear(Module):
 
     def forward(self, x) -> Variable:
         x = as_variable(x)
+        real_input(self, x, self.W)
         if x.ndim == 0 or x.shape[-1] != self.in_size:
             raise ValueError(
                 f"Linear: expected input of shape (..., {self.in_size}), got shape {x.shape}"

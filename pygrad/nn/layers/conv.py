@@ -7,7 +7,7 @@ import numbers
 from pygrad import functions as F
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
-from pygrad.nn.layers._sizes import positive_sizes
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d"]
@@ -32,6 +32,7 @@ def _pair(value, name: str, layer: str, minimum: int) -> tuple:
 
 
 def _check_images(layer: Module, x: Variable, channels: int | None) -> None:
+    real_input(layer, x, getattr(layer, "W", None))
     if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
         expected = "C" if channels is None else str(channels)
         raise ValueError(

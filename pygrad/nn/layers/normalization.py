@@ -8,7 +8,7 @@ from pygrad import functions as F
 from pygrad._config import Config, using_config
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
-from pygrad.nn.layers._sizes import positive_sizes
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
@@ -36,6 +36,7 @@ class _BatchNorm(Module):
 
     def _check(self, x: Variable, training: bool) -> None:
         layer = type(self).__name__
+        real_input(self, x, self.gamma)
         if x.ndim not in self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(
                 f"{layer}: expected input of shape {self.layout.format(C=self.num_features)}, "
@@ -146,6 +147,7 @@ class LayerNorm(Module):
 
     def forward(self, x) -> Variable:
         x = as_variable(x)
+        real_input(self, x, self.gamma)
         if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
             raise ValueError(
                 f"LayerNorm: expected input of shape (..., {self.normalized_shape}), "
