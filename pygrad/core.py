@@ -10,14 +10,13 @@ dispatch to them.
 from __future__ import annotations
 
 import heapq
-import weakref
 from itertools import count
-from sys import getrefcount
 
 import numpy as np
 
-from pygrad import backends
+from pygrad import _release, backends
 from pygrad._config import Config, using_config
+from pygrad._release import OutputRef, release_unneeded_inputs
 from pygrad.backends import DeviceError, device_of, get_array_module
 
 __all__ = [
@@ -154,6 +153,8 @@ class Variable:
 
     def __repr__(self) -> str:
         data = self.data
+        if type(data) is _release.ReleasedArray:
+            return f"{type(self).__name__}({data!r})"
         device = device_of(data)
         data = backends.to_host(data)
         kind = type(self).__name__
@@ -276,7 +277,7 @@ class Variable:
                         if y is not None:
                             y.grad = None
                     if not create_graph and not f.needs_inputs:
-                        _release_unneeded_inputs(f)
+                        release_unneeded_inputs(f)
 
     # --- shape and reduction methods (see pygrad.functions) -------------------------------
     def reshape(self, *shape) -> Variable:
@@ -359,56 +360,6 @@ class Parameter(Variable):
     """A Variable that :class:`pygrad.nn.Module` collects as a trainable weight."""
 
     __slots__ = ()
-
-
-# Arrays smaller than this are not worth releasing: a release costs a few microseconds.
-_RELEASE_MIN_BYTES = 1 << 16
-
-
-def _references_while_iterating(sequence) -> int:
-    for item in sequence:
-        return getrefcount(item)
-
-
-# What getrefcount reports for an object held only by the sequence being iterated, measured
-# with the same code shape as the check below so that it holds on every CPython version.
-_ONLY_IN_SEQUENCE = _references_while_iterating([object()])
-
-
-def _release_unneeded_inputs(f: Function) -> None:
-    """Drop the data of ``f``'s intermediate inputs that no backward can need any more.
-
-    Called once ``f`` has run forward and its output has been passed on, and again after ``f``
-    has run backward.  An input's data is needed by nobody when ``f`` does not read
-    it, its creator does not read its outputs, and the Variable is referenced only by
-    ``f.inputs`` (as many references as an object held by nothing but the sequence being
-    iterated), so no other function and no user code can read it.  It is replaced by a
-    zero-stride view that keeps its shape and dtype at no memory cost.
-    """
-    for x in f.inputs:
-        creator = x.creator
-        if (
-            creator is not None
-            and not creator.needs_outputs
-            and x.data.nbytes >= _RELEASE_MIN_BYTES
-            and getrefcount(x) <= _ONLY_IN_SEQUENCE
-        ):
-            data = x.data
-            xp = get_array_module(data)
-            x.data = xp.broadcast_to(_zero_scalar(xp, data), data.shape)
-
-
-_zero_scalars: dict = {}
-
-
-def _zero_scalar(xp, data):
-    """A 0-d zero of ``data``'s dtype and device, made once (on a device, making one is a
-    kernel launch); released arrays are views of it that nothing writes to."""
-    key = (device_of(data), data.dtype)
-    zero = _zero_scalars.get(key)
-    if zero is None:
-        zero = _zero_scalars[key] = xp.zeros((), dtype=data.dtype)
-    return zero
 
 
 def as_array(x, like=None):
@@ -505,12 +456,12 @@ class Function:
                 creator = x.creator
                 if (
                     creator is not None
-                    and x.data.nbytes >= _RELEASE_MIN_BYTES
+                    and x.data.nbytes >= _release.RELEASE_MIN_BYTES
                     and creator.holds_inputs
                 ):
                     creator.holds_inputs = False
                     if not creator.needs_inputs:
-                        _release_unneeded_inputs(creator)
+                        release_unneeded_inputs(creator)
         # The output Variables are built here rather than through Variable.__init__: this is
         # the hot path of every op, and forward results need no validation.
         if type(ys) is not tuple:
@@ -521,7 +472,7 @@ class Function:
             if record:
                 y.creator = self
                 y.generation = generation + 1
-                self.outputs = [weakref.ref(y)]
+                self.outputs = [OutputRef(y)]
             else:
                 y.creator = None
                 y.generation = 0
@@ -536,7 +487,7 @@ class Function:
             y.generation = generation + 1 if record else 0
             outputs.append(y)
         if record:
-            self.outputs = [weakref.ref(y) for y in outputs]
+            self.outputs = [OutputRef(y) for y in outputs]
         return outputs
 
     def forward(self, *xs):

@@ -4,7 +4,9 @@ DOT source and rendered by Graphviz's ``dot`` program.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -43,11 +45,32 @@ _FUNCTION_STYLE = {"shape": "box", "style": "filled", "fillcolor": "lightblue"}
 # =============================================================================================
 # DOT writing
 # =============================================================================================
+# Characters that XML 1.0 (and so an SVG) may not hold, or that `dot` stops at (NUL): the C0
+# controls but tab and the line breaks, DEL, the C1 controls, lone surrogates (which cannot even
+# be encoded as UTF-8) and the two non-characters U+FFFE and U+FFFF.  A C0 control or DEL is
+# drawn as its Unicode control picture (U+2400 + code: "\x1b" shows as "\u241b"), anything
+# else as the replacement character U+FFFD.
+_UNDRAWABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# `dot` refuses strings past 16,384 bytes; a label far shorter than that is already unreadable.
+MAX_QUOTED_CHARS = 1000
+
+
+def _drawable(match) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
 def dot_quote(text) -> str:
     """Return ``text`` as a double-quoted DOT string.
 
     Backslashes and double quotes are escaped, and line breaks become DOT's ``\\n`` (a centred
-    line break in a label), so any text is safe as an id or a label.
+    line break in a label), so any text is safe as an id or a label.  Characters that a
+    rendered SVG could not hold as XML, or that stop ``dot`` (control characters, NUL, lone
+    surrogates), are replaced by visible stand-ins, and text over ``MAX_QUOTED_CHARS``
+    characters is cut there and marked with its full length and a hash of it (so that two
+    long ids that share a beginning stay apart).
 
     Parameters
     ----------
@@ -63,8 +86,16 @@ def dot_quote(text) -> str:
     --------
     >>> dot_quote('say "hi"\\nbye')
     '"say \\\\"hi\\\\"\\\\nbye"'
+    >>> dot_quote("tab\\tesc\\x1b")
+    '"tab\\tesc\u241b"'
     """
-    text = str(text).replace("\\", "\\\\").replace('"', '\\"')
+    text = str(text)
+    if len(text) > MAX_QUOTED_CHARS:
+        digest = hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False)
+        digest = digest.hexdigest()[:8]
+        text = f"{text[:MAX_QUOTED_CHARS]}... ({len(text)} characters, {digest})"
+    text = _UNDRAWABLE.sub(_drawable, text)
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     return f'"{text}"'
 

@@ -404,3 +404,42 @@ def test_module_plot_traces_example_inputs_and_takes_a_file_name_alone(tmp_path)
     result = model.plot(str(tmp_path / "last.svg"))  # pygrad 0.1.0 passed the name positionally
     assert "in: (4, 6)" in (tmp_path / "last.svg").read_text()
     assert os.fspath(result) == str(tmp_path / "last.svg")
+
+
+# =============================================================================================
+# names no picture could show as they are
+# =============================================================================================
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("a\tb\x0bc\x1bd", "a\tb\u240bc\u241bd"),  # control pictures; a tab is fine in XML
+        ("nul\x00here", "nul\u2400here"),
+        ("lone \udc80 surrogate", "lone \ufffd surrogate"),
+        ("del\x7f c1\x85 nonchar\ufffe", "del\u2421 c1\ufffd nonchar\ufffd"),
+    ],
+    ids=["controls", "nul", "surrogate", "del-c1-nonchar"],
+)
+def test_dot_quote_replaces_characters_xml_or_dot_cannot_hold(name, shown):
+    assert viz.dot_quote(name) == f'"{shown}"'
+    viz.dot_quote(name).encode("utf-8")  # a lone surrogate would raise UnicodeEncodeError
+
+
+def test_dot_quote_cuts_long_text_and_keeps_long_ids_apart():
+    first, second = "x" * 20_000, "x" * 19_999 + "y"
+    quoted = viz.dot_quote(first)
+    assert len(quoted) < 1100 and "(20000 characters," in quoted
+    assert viz.dot_quote(second) != quoted
+
+
+@needs_dot
+@pytest.mark.parametrize(
+    "name",
+    ["a\tb\x0bc\x1bd", "nul\x00here", "x" * 20_000, "lone \udc80 surrogate", "c1\x85\x9f\x7f"],
+    ids=["controls", "nul", "long", "surrogate", "c1-del"],
+)
+def test_hostile_names_render_to_well_formed_svg(tmp_path, name):
+    import xml.etree.ElementTree as ElementTree
+
+    x = Variable(np.ones(2), name=name)
+    target = viz.plot_dot_graph(F.tanh(x), to_file=tmp_path / "hostile.svg")
+    ElementTree.fromstring(target.path.read_bytes())  # raises on anything XML cannot hold

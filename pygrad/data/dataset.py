@@ -162,6 +162,20 @@ class Subset(Dataset):
         return len(self.indices)
 
 
+def check_seed(seed, who: str) -> None:
+    """Raise unless ``seed`` is None or a non-negative int (what NumPy's generators take),
+    naming ``who`` rather than failing inside NumPy."""
+    if seed is None:
+        return
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"{who}: seed must be a non-negative int or None, got {seed!r} of type "
+            f"{type(seed).__name__}"
+        )
+    if seed < 0:
+        raise ValueError(f"{who}: seed must be a non-negative int or None, got {seed}")
+
+
 def ratio_split(dataset, *ratios: float, seed: Optional[int] = None) -> list:
     """Split ``dataset`` at random into subsets whose sizes follow ``ratios``.
 
@@ -186,7 +200,10 @@ def ratio_split(dataset, *ratios: float, seed: Optional[int] = None) -> list:
     Raises
     ------
     ValueError
-        When no ratio is given, a ratio is not positive, or the ratios do not sum to 1.
+        When no ratio is given, a ratio is not positive, the ratios do not sum to 1, or the
+        seed is negative.
+    TypeError
+        When the seed is not an int.
 
     Examples
     --------
@@ -194,6 +211,7 @@ def ratio_split(dataset, *ratios: float, seed: Optional[int] = None) -> list:
     >>> len(train), len(test)
     (8, 2)
     """
+    check_seed(seed, "ratio_split")
     if len(ratios) == 1 and isinstance(ratios[0], (tuple, list)):
         ratios = tuple(ratios[0])
     if not ratios:

@@ -12,7 +12,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from pygrad.data.dataset import Dataset
+from pygrad.data.dataset import Dataset, check_seed
 
 __all__ = ["Spiral", "Digits", "MNIST", "read_idx"]
 
@@ -57,6 +57,7 @@ class Spiral(Dataset):
         target_transform: Optional[Callable] = None,
     ):
         super().__init__(transform, target_transform)
+        check_seed(seed, "Spiral")
         if num_class < 1 or num_data < 1:
             raise ValueError(
                 f"Spiral: num_class and num_data must be positive, got {num_class} and {num_data}"

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from pygrad.backends import parse_device, to_device
-from pygrad.data.dataset import Dataset, Subset
+from pygrad.data.dataset import Dataset, Subset, check_seed
 
 __all__ = ["DataLoader"]
 
@@ -67,10 +67,7 @@ class DataLoader:
             raise TypeError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
         if batch_size <= 0:
             raise ValueError(f"DataLoader: batch_size must be positive, got {batch_size}")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-        ):
-            raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        check_seed(seed, "DataLoader")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)

@@ -15,9 +15,8 @@ from pygrad._config import Config
 from pygrad.backends import fused_op, get_array_module
 from pygrad.core import Function, Variable, as_variable
 from pygrad.functions.activation import ScaleBy, Softmax, float_input, sigmoid
-from pygrad.functions.elementwise import where
-from pygrad.functions.reduction import sum as _sum
-from pygrad.functions.shape import reduce_to
+from pygrad.functions.elementwise import maximum, where
+from pygrad.functions.shape import broadcast_to, reduce_to
 
 __all__ = [
     "mean_squared_error",
@@ -321,12 +320,44 @@ class ClampedLog(Function):
         return ScaleBy(self.kept)(gy / where(self.kept, x, 1))
 
 
+# PyTorch's floor under p * (1 - p) in the gradient of binary cross entropy: a C float
+# holding 1e-12, so float64 gradients at p = 0 or 1 agree to the last bit too.
+_BCE_EPSILON = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropy(Function):
+    """``-mean(t * log(p) + (1 - t) * log(1 - p))`` with PyTorch's clamps (see
+    :func:`binary_cross_entropy`)."""
+
+    def forward(self, p, t):
+        xp = get_array_module(p)
+        log_p = ClampedLog().forward(p)
+        log_q = ClampedLog().forward(1 - p)
+        total = (t * log_p + (1 - t) * log_q).sum()
+        return xp.asarray(total * (-1.0 / p.size), dtype=p.dtype)
+
+    def backward(self, gy):
+        p, t = self.inputs
+        scale = broadcast_to(gy * (1.0 / p.size), p.shape)
+        # PyTorch's formula rather than the derivative of the clamped logs: where p reaches 0
+        # or 1 the loss is a flat 100 per element, but the gradient still pushes p away
+        # (up to 1e12 times the residual), so a saturated prediction keeps learning.
+        gp = scale * (p - t) / maximum(p * (1 - p), _BCE_EPSILON)
+        gt = None
+        if t.requires_grad:
+            gt = scale * (ClampedLog()(1 - p) - ClampedLog()(p))
+        return gp, gt
+
+
 def binary_cross_entropy(p, t) -> Variable:
     """Binary cross entropy between probabilities ``p`` and targets, averaged over every element.
 
-    ``-mean(t * log(p) + (1 - t) * log(1 - p))``, where each log is clamped at -100 as in
-    PyTorch: ``p`` of exactly 0 or 1 gives a finite loss and finite gradients (a clamped term
-    passes no gradient).  Prefer :func:`sigmoid_cross_entropy` on logits.
+    ``-mean(t * log(p) + (1 - t) * log(1 - p))``, where each log is clamped at -100, and the
+    gradient is ``(p - t) / max(p * (1 - p), 1e-12) / size``, both exactly as in PyTorch:
+    ``p`` of exactly 0 or 1 gives a finite loss (100 per element) and a large gradient toward
+    the target rather than none.  A target's gradient is that of the clamped logs (finite;
+    PyTorch's is infinite where ``p`` is 0 or 1).  Prefer :func:`sigmoid_cross_entropy` on
+    logits.
 
     Parameters
     ----------
@@ -356,8 +387,7 @@ def binary_cross_entropy(p, t) -> Variable:
     _check_unit_interval(t, op, "targets t")
     if p.size == 0:
         raise ValueError(f"{op}: the mean over an empty input {p.shape} is undefined")
-    log_likelihood = t * ClampedLog()(p) + (1 - t) * ClampedLog()(1 - p)
-    return _sum(log_likelihood) * (-1.0 / p.size)
+    return BinaryCrossEntropy()(p, t)
 
 
 # =============================================================================================

@@ -91,6 +91,23 @@ class _Reduction(Function):
         self.keepdims = keepdims
 
 
+def _float16_in_float32(forward):
+    """Run a reduction's ``forward`` on float16 data in float32 and round once at the end.
+
+    A float16 running sum overflows at 65504 and loses every addend below its last bit, so
+    the mean of a thousand 100s came out inf; NumPy's mean accumulates float16 in float32
+    too (and PyTorch's every reduction).  The result stays float16.
+    """
+
+    def reduce(self, x):
+        if x.dtype.char != "e":  # float16, either byte order
+            return forward(self, x)
+        return forward(self, x.astype(np.float32)).astype(np.float16)
+
+    reduce.__doc__ = forward.__doc__
+    return reduce
+
+
 # =============================================================================================
 # sum and mean
 # =============================================================================================
@@ -98,6 +115,7 @@ class Sum(_Reduction):
     needs_inputs = False
     needs_outputs = False
 
+    @_float16_in_float32
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdims)
 
@@ -132,6 +150,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Variable:
 
 
 class Mean(_Reduction):
+    @_float16_in_float32
     def forward(self, x):
         # sum / count keeps float32 in float32 and turns integers into float64, like NumPy.
         count = _reduced_size(x.shape, self.axes)
@@ -270,6 +289,7 @@ def min(x, axis=None, keepdims: bool = False) -> Variable:
 # logsumexp and var
 # =============================================================================================
 class LogSumExp(_Reduction):
+    @_float16_in_float32
     def forward(self, x):
         xp = get_array_module(x)
         # Shifting by the max keeps exp() from overflowing; an infinite max (all -inf, or a
@@ -320,6 +340,7 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Variable:
 
 
 class Var(_Reduction):
+    @_float16_in_float32
     def forward(self, x):
         count = _reduced_size(x.shape, self.axes)
         deviation = x - x.sum(axis=self.axes, keepdims=True) / count

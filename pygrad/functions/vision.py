@@ -430,6 +430,13 @@ def _add_columns(col, image_shape: tuple, kernel: tuple, stride: tuple, pad: tup
     return unpad(img, ph, pw).transpose(1, 0, 2, 3)
 
 
+def _zeros_of(xp, shape: tuple, *arrays):
+    """Zeros of ``shape`` in the dtype NumPy gives ``arrays`` together: the result of a
+    convolution over an empty batch, whose matrices would have no columns to reshape."""
+    dtype = np.result_type(*[a.dtype for a in arrays if a is not None])
+    return xp.zeros(shape, dtype=dtype)
+
+
 def _add_channel_bias(y, b):
     """``y + b`` with ``b`` along the channel axis of ``y`` (axis 0 of a 2-D ``y``, else 1);
     in place when that keeps NumPy's dtype."""
@@ -453,6 +460,8 @@ class Conv2d(Function):
         n, _, h, w = x.shape
         out_h = conv_outsize(h, kh, self.stride[0], self.pad[0])
         out_w = conv_outsize(w, kw, self.stride[1], self.pad[1])
+        if n == 0:
+            return _zeros_of(xp, (0, out_channels, out_h, out_w), x, W, b)
         fused = fused_op(xp, "im2col")
         pitch, _ = _output_grid(w + 2 * self.pad[1], out_h, out_w, self.stride, fused)
         if fused is None:
@@ -501,6 +510,8 @@ class Deconv2d(Function):
         xp = get_array_module(x)
         in_channels, out_channels, kh, kw = W.shape
         n, _, h, w = x.shape
+        if n == 0:
+            return _zeros_of(xp, (0, out_channels, *self.outsize), x, W, b)
         fused = fused_op(xp, "col2im")
         # x sits where the convolution this one transposes puts its output: on its grid.
         pitch, _ = _output_grid(self.outsize[1] + 2 * self.pad[1], h, w, self.stride, fused)
@@ -542,6 +553,9 @@ class Conv2dGradW(Function):
         xp = get_array_module(x)
         channels, w = x.shape[1], x.shape[3]
         out_channels, out_h, out_w = gy.shape[1:]
+        if x.shape[0] == 0:  # a sum over no samples
+            gW = _zeros_of(xp, (out_channels, channels, *self.kernel_size), x, gy)
+            return (gW, _zeros_of(xp, (out_channels,), gy)) if self.with_bias else gW
         fused = fused_op(xp, "im2col")
         pitch, _ = _output_grid(w + 2 * self.pad[1], out_h, out_w, self.stride, fused)
         gy = _grid_matrix(gy, pitch, fused_op(xp, "swap_leading_axes"))

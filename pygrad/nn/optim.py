@@ -13,6 +13,7 @@ into a fresh optimizer to resume training exactly.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -105,14 +106,20 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} must define update()")
 
     def state_dict(self) -> dict:
-        """Return the hyper-parameters, the step count and the per-parameter state.
+        """Return the hyper-parameters, the step count, the per-parameter state and the
+        parameters' shapes (so that the state is never loaded into a different model).
 
         Arrays are NumPy copies; the dict is a nested dict of arrays and numbers, as
-        :func:`pygrad.serialization.save_state` writes.
+        :func:`pygrad.serialization.save_state` writes.  ``"param_shapes"`` holds, per
+        parameter, ``[ndim, *shape]`` (never empty, also for a 0-d parameter).
         """
         return {
             "hyper": {name: getattr(self, name) for name in self.hyper_names},
             "steps": self.steps,
+            "param_shapes": {
+                str(index): np.array([param.ndim, *param.shape], dtype=np.int64)
+                for index, param in enumerate(self.params)
+            },
             "state": {
                 str(index): {name: _host_copy(value) for name, value in state.items()}
                 for index, state in enumerate(self.state)
@@ -129,21 +136,31 @@ class Optimizer:
         Raises
         ------
         ValueError
-            When a setting is unknown or the learning rate is negative or not finite, when a
-            state array does not match its parameter's shape, or names a parameter this
-            optimizer does not have.  A learning rate of zero loads: a scheduler annealing to
-            ``eta_min=0`` reaches it, and a checkpoint taken then must resume.
+            When an entry or a setting is unknown, a setting is out of its range (the learning
+            rate negative or not finite, say), the state was saved for a different number of
+            parameters or for parameters of other shapes, or a state array does not match its
+            parameter's shape.  A learning rate of zero loads: a scheduler annealing to
+            ``eta_min=0`` reaches it, and a checkpoint taken then must resume.  State dicts
+            from before ``"param_shapes"`` was saved load without that check.
         """
+        owner = f"{type(self).__name__}.load_state_dict"
+        unknown = sorted(set(state_dict) - {"hyper", "steps", "state", "param_shapes"})
+        if unknown:
+            raise ValueError(f"{owner}: unknown entries {unknown}")
+        if "param_shapes" in state_dict:
+            self._check_param_shapes(state_dict["param_shapes"], owner)
         hyper = {}
         for name, value in state_dict.get("hyper", {}).items():
             if name not in self.hyper_names:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: unknown setting {name!r}")
+                raise ValueError(f"{owner}: unknown setting {name!r}")
             hyper[name] = _plain_number(value)
         if "lr" in hyper and not (hyper["lr"] >= 0 and math.isfinite(hyper["lr"])):
             raise ValueError(
-                f"{type(self).__name__}.load_state_dict: the learning rate must be "
-                f"non-negative and finite, got {hyper['lr']}"
+                f"{owner}: the learning rate must be non-negative and finite, got {hyper['lr']}"
             )
+        for name, value in hyper.items():
+            if name in _HYPER_RANGES:
+                _checked_hyper(owner, **{name: value})
         new_state = [{} for _ in self.params]
         for key, entries in state_dict.get("state", {}).items():
             index = int(key)
@@ -171,6 +188,27 @@ class Optimizer:
         self.steps = int(state_dict.get("steps", 0))
         self.state = new_state
 
+    def _check_param_shapes(self, saved: dict, owner: str) -> None:
+        """Raise unless ``saved`` (a state dict's ``"param_shapes"``) describes these
+        parameters: as many, in the same order, of the same shapes."""
+        if len(saved) != len(self.params):
+            raise ValueError(
+                f"{owner}: the state was saved for {len(saved)} parameters, but this "
+                f"optimizer has {len(self.params)}; load it into an optimizer of the same model"
+            )
+        for index, param in enumerate(self.params):
+            entry = saved.get(str(index))
+            entry = None if entry is None else np.asarray(entry).ravel()
+            shape = None if entry is None or entry.size < 1 else tuple(int(n) for n in entry[1:])
+            if shape is None or len(shape) != int(entry[0]):
+                raise ValueError(f"{owner}: param_shapes has no valid entry for parameter {index}")
+            if shape != param.shape:
+                raise ValueError(
+                    f"{owner}: parameter {index} had shape {shape} when the state was saved, "
+                    f"but has shape {param.shape} here; load it into an optimizer of the same "
+                    "model"
+                )
+
     def __repr__(self) -> str:
         settings = ", ".join(f"{name}={getattr(self, name)}" for name in self.hyper_names)
         return f"{type(self).__name__}({settings})"
@@ -185,11 +223,46 @@ def _fused_update(grad, name: str):
 
 
 def _checked_lr(optimizer: Optimizer, lr: float) -> float:
+    _check_number(type(optimizer).__name__, "the learning rate", lr)
     if not lr > 0:
         raise ValueError(
             f"{type(optimizer).__name__}: the learning rate must be positive, got {lr}"
         )
     return lr
+
+
+# What each hyper-parameter may be (PyTorch's ranges; RMSProp's alpha and AdaDelta's rho weigh
+# a running average, so they stay in [0, 1]).  The learning rate has its own check: it must be
+# positive when given, but a state dict may hold zero (see load_state_dict).
+_HYPER_RANGES = {
+    "eps": (lambda v: v >= 0, "non-negative"),
+    "momentum": (lambda v: v >= 0, "non-negative"),
+    "weight_decay": (lambda v: v >= 0, "non-negative"),
+    "beta_1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "beta_2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "rho": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "alpha": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+
+
+def _check_number(owner: str, name: str, value) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{owner}: {name} must be a real number, got {value!r} of type {type(value).__name__}"
+        )
+    if not math.isfinite(value):
+        raise ValueError(f"{owner}: {name} must be finite, got {value}")
+
+
+def _checked_hyper(owner: str, **settings) -> tuple:
+    """Return ``settings``' values after checking each against ``_HYPER_RANGES``, or raise
+    naming ``owner``, the setting and its value."""
+    for name, value in settings.items():
+        _check_number(owner, name, value)
+        within, allowed = _HYPER_RANGES[name]
+        if not within(value):
+            raise ValueError(f"{owner}: {name} must be {allowed}, got {value}")
+    return tuple(settings.values())
 
 
 def _plain_number(value):
@@ -214,8 +287,9 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
         super().__init__(params, lr)
-        if momentum < 0:
-            raise ValueError(f"SGD: momentum must be non-negative, got {momentum}")
+        (momentum,) = _checked_hyper("SGD", momentum=momentum)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
         if nesterov and momentum <= 0:
             raise ValueError("SGD: Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
@@ -258,7 +332,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, eps: float = 1e-10):
         super().__init__(params, lr)
-        self.eps = eps
+        (self.eps,) = _checked_hyper("AdaGrad", eps=eps)
 
     def update(self, param, grad, state) -> None:
         total = state["sum"]
@@ -266,7 +340,7 @@ class AdaGrad(Optimizer):
         if fused is not None and fused(param.data, grad, (total,), (self.lr, self.eps)):
             return
         xp = get_array_module(grad)
-        scratch = xp.multiply(grad, grad)
+        scratch = xp.multiply(grad, grad, out=xp.empty_like(grad))  # an array also when 0-d
         total += scratch
         xp.sqrt(total, out=scratch)
         scratch += self.eps
@@ -283,7 +357,7 @@ class AdaDelta(Optimizer):
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6):
         super().__init__(params, lr)
-        self.rho, self.eps = rho, eps
+        self.rho, self.eps = _checked_hyper("AdaDelta", rho=rho, eps=eps)
 
     def update(self, param, grad, state) -> None:
         rho, eps = self.rho, self.eps
@@ -295,12 +369,12 @@ class AdaDelta(Optimizer):
             return
         xp = get_array_module(grad)
         # The algorithm needs two scratch arrays: the denominator and the step itself.
-        scratch = xp.multiply(grad, grad)
+        scratch = xp.multiply(grad, grad, out=xp.empty_like(grad))  # an array also when 0-d
         scratch *= 1 - rho
         square_avg *= rho
         square_avg += scratch
         xp.add(square_avg, eps, out=scratch)
-        delta = xp.add(acc_delta, eps)
+        delta = xp.add(acc_delta, eps, out=xp.empty_like(acc_delta))
         delta /= scratch
         xp.sqrt(delta, out=delta)
         delta *= grad
@@ -332,11 +406,9 @@ class Adam(Optimizer):
         eps: float = 1e-8,
     ):
         super().__init__(params, lr)
-        if not (0 <= beta_1 < 1 and 0 <= beta_2 < 1):
-            raise ValueError(
-                f"{type(self).__name__}: betas must be in [0, 1), got {beta_1}, {beta_2}"
-            )
-        self.beta_1, self.beta_2, self.eps = beta_1, beta_2, eps
+        self.beta_1, self.beta_2, self.eps = _checked_hyper(
+            type(self).__name__, beta_1=beta_1, beta_2=beta_2, eps=eps
+        )
 
     def update(self, param, grad, state) -> None:
         beta_1, beta_2 = self.beta_1, self.beta_2
@@ -362,7 +434,7 @@ class Adam(Optimizer):
         if self.weight_decay:
             param.data *= decay
         xp = get_array_module(grad)
-        scratch = xp.multiply(grad, 1 - beta_1)
+        scratch = xp.multiply(grad, 1 - beta_1, out=xp.empty_like(grad))  # an array when 0-d
         exp_avg *= beta_1
         exp_avg += scratch
         xp.multiply(grad, grad, out=scratch)
@@ -405,7 +477,7 @@ class AdamW(Adam):
         weight_decay: float = 0.01,
     ):
         super().__init__(params, lr, beta_1, beta_2, eps)
-        self.weight_decay = weight_decay
+        (self.weight_decay,) = _checked_hyper("AdamW", weight_decay=weight_decay)
 
 
 class RMSProp(Optimizer):
@@ -416,7 +488,7 @@ class RMSProp(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8):
         super().__init__(params, lr)
-        self.alpha, self.eps = alpha, eps
+        self.alpha, self.eps = _checked_hyper("RMSProp", alpha=alpha, eps=eps)
 
     def update(self, param, grad, state) -> None:
         square_avg = state["square_avg"]
@@ -427,7 +499,7 @@ class RMSProp(Optimizer):
         ):
             return
         xp = get_array_module(grad)
-        scratch = xp.multiply(grad, grad)
+        scratch = xp.multiply(grad, grad, out=xp.empty_like(grad))  # an array also when 0-d
         scratch *= 1 - self.alpha
         square_avg *= self.alpha
         square_avg += scratch
@@ -443,6 +515,7 @@ class WeightDecay:
     """Hook adding ``rate * p`` to each gradient (L2 regularisation, PyTorch's ``weight_decay``)."""
 
     def __init__(self, rate: float):
+        _check_number("WeightDecay", "the rate", rate)
         if rate < 0:
             raise ValueError(f"WeightDecay: the rate must be non-negative, got {rate}")
         self.rate = rate
@@ -471,6 +544,7 @@ class ClipGrad:
     """
 
     def __init__(self, max_norm: float):
+        _check_number("ClipGrad", "max_norm", max_norm)
         if not max_norm > 0:
             raise ValueError(f"ClipGrad: max_norm must be positive, got {max_norm}")
         self.max_norm = max_norm

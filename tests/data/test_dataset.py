@@ -121,3 +121,21 @@ def test_ratio_split_refuses_ratios_that_do_not_sum_to_one():
 def test_ratio_split_refuses_missing_or_non_positive_ratios(ratios):
     with pytest.raises(ValueError, match="ratio"):
         ratio_split(ArrayDataset(np.arange(10)), *ratios)
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, True, [1]], ids=repr)
+def test_ratio_split_refuses_a_seed_that_is_not_an_int_naming_it(seed):
+    dataset = ArrayDataset(np.arange(10))
+    with pytest.raises(TypeError, match=r"ratio_split: seed must be a non-negative int or None"):
+        ratio_split(dataset, 0.5, 0.5, seed=seed)
+
+
+def test_ratio_split_refuses_a_negative_seed():
+    with pytest.raises(ValueError, match=r"ratio_split: seed must be a non-negative int"):
+        ratio_split(ArrayDataset(np.arange(10)), 0.5, 0.5, seed=-1)
+
+
+def test_ratio_split_takes_numpy_integer_seeds():
+    a = ratio_split(ArrayDataset(np.arange(10)), 0.5, 0.5, seed=np.int64(3))
+    b = ratio_split(ArrayDataset(np.arange(10)), 0.5, 0.5, seed=3)
+    np.testing.assert_array_equal(a[0].indices, b[0].indices)

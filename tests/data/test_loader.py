@@ -151,3 +151,11 @@ def test_dataloader_moves_batches_to_the_device(device):
     data, label = next(iter(DataLoader(labelled(4), 4, shuffle=False, device=device)))
     assert device_of(data).startswith(device)
     np.testing.assert_array_equal(data if device == "cpu" else data.get(), labelled(4).data)
+
+
+def test_a_seed_of_the_wrong_kind_is_a_type_error_and_a_negative_one_a_value_error():
+    dataset = ArrayDataset(np.zeros((4, 2)), np.arange(4))
+    with pytest.raises(TypeError, match=r"DataLoader: seed must be a non-negative int"):
+        DataLoader(dataset, 2, seed="x")
+    with pytest.raises(ValueError, match=r"DataLoader: seed must be a non-negative int"):
+        DataLoader(dataset, 2, seed=-1)

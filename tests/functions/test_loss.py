@@ -236,8 +236,34 @@ def test_binary_cross_entropy_matches_torch(torch, float64_device, rng):
     np.testing.assert_allclose(host(loss), tloss.item(), rtol=1e-12)
     loss.backward()
     tloss.backward()
-    # PyTorch clamps its denominator p * (1 - p) at 1e-12 where we drop the clamped log term.
-    np.testing.assert_allclose(host(p.grad)[1:], tp.grad.numpy()[1:], rtol=1e-10)
+    # At p = 0 and 1 too: PyTorch's denominator p * (1 - p) is clamped at 1e-12, and so is ours.
+    np.testing.assert_allclose(host(p.grad), tp.grad.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("p_value, t_value", [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.0, 0.0)])
+def test_binary_cross_entropy_at_saturated_probabilities_follows_torch(
+    torch, device, p_value, t_value
+):
+    p_data = np.array([p_value, 0.3, 1 - 1e-7], np.float32)
+    t_data = np.array([t_value, 0.6, 0.2], np.float32)
+    p = Variable(p_data, device=device)
+    t = Variable(t_data, device=device)
+    loss = F.binary_cross_entropy(p, t)
+    loss.backward()
+    tp = torch.tensor(p_data, requires_grad=True)
+    tloss = torch.nn.functional.binary_cross_entropy(tp, torch.tensor(t_data))
+    tloss.backward()
+    np.testing.assert_allclose(host(loss), tloss.item(), rtol=1e-6)
+    np.testing.assert_allclose(host(p.grad), tp.grad.numpy(), rtol=1e-5)
+    if p_value != t_value:  # a wrong saturated prediction is pushed back hard, not left alone
+        assert abs(host(p.grad)[0]) > 1e10
+    # The target's gradient is the clamped logs' (PyTorch's is infinite at p = 0 or 1).
+    with np.errstate(divide="ignore"):  # log(0) = -inf, then clamped
+        expected_t = (
+            np.maximum(np.log(1 - p_data.astype(np.float64)), -100)
+            - np.maximum(np.log(p_data.astype(np.float64)), -100)
+        ) / 3
+    np.testing.assert_allclose(host(t.grad), expected_t, rtol=1e-4)
 
 
 def test_binary_cross_entropy_bad_probabilities_name_op(float64_device):

@@ -283,3 +283,42 @@ def test_sum_on_each_device_matches_cpu(axis, keepdims, device, rng):
     (F.sum(x_cpu, axis=axis, keepdims=keepdims) * weights).sum().backward()
     np.testing.assert_allclose(y.numpy(), data.sum(axis=axis, keepdims=keepdims), rtol=1e-5)
     np.testing.assert_allclose(x.grad.numpy(), x_cpu.grad.data, rtol=1e-6)
+
+
+# =============================================================================================
+# float16 accumulates in float32
+# =============================================================================================
+@pytest.mark.parametrize("axis", [None, 0])
+def test_float16_reductions_accumulate_in_float32_as_numpy_mean_does(axis):
+    hundreds = np.full((1000, 3), 100, np.float16)
+    tenths = np.full((1000, 3), 0.1, np.float16)
+    # NumPy's mean accumulates float16 in float32: 100, where a float16 sum overflows.
+    np.testing.assert_array_equal(F.mean(hundreds, axis=axis).data, np.mean(hundreds, axis=axis))
+    assert F.mean(hundreds, axis=axis).dtype == np.float16
+    np.testing.assert_array_equal(F.var(hundreds, axis=axis).data, 0)
+    assert F.var(hundreds, axis=axis).dtype == np.float16
+    expected = np.sum(tenths, axis=axis, dtype=np.float32).astype(np.float16)
+    np.testing.assert_array_equal(F.sum(tenths, axis=axis).data, expected)
+    exact = np.sum(tenths.astype(np.float64), axis=axis)
+    np.testing.assert_allclose(F.sum(tenths, axis=axis).data.astype(np.float64), exact, rtol=1e-3)
+    lse = F.logsumexp(hundreds, axis=axis).data
+    count = hundreds.size if axis is None else len(hundreds)
+    np.testing.assert_allclose(lse.astype(np.float64), 100 + np.log(count), rtol=1e-3)
+
+
+def test_a_float16_sum_beyond_its_range_is_inf_as_in_numpy():
+    hundreds = np.full(1000, 100, np.float16)
+    with np.errstate(over="ignore"):
+        assert np.isposinf(F.sum(hundreds).data) and np.isposinf(np.sum(hundreds))
+
+
+def test_float16_reductions_keep_float16_gradients():
+    x = Variable(np.full((1000, 3), 100, np.float16))
+    F.mean(x).backward()
+    assert x.grad.dtype == np.float16
+    np.testing.assert_allclose(x.grad.data.astype(np.float64), 1 / 3000, rtol=1e-3)
+
+
+def test_float16_on_opencl_is_refused_with_a_message_naming_it(opencl):
+    with pytest.raises(TypeError, match="float16"):
+        F.mean(Variable(np.full(1000, 100, np.float16), device=opencl))

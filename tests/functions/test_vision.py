@@ -704,3 +704,16 @@ def test_col2im_matches_torch_fold_forward_and_grad(
     (y * Variable(weights, device=float64_device)).sum().backward()
     (ty * torch.tensor(weights)).sum().backward()
     np.testing.assert_allclose(host(col.grad), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_and_deconv2d_of_an_empty_batch_match_an_empty_numpy_result(device):
+    x = Variable(np.zeros((0, 2, 5, 5), np.float32), device=device)
+    W = Variable(np.ones((4, 2, 3, 3), np.float32), device=device)
+    y = F.conv2d(x, W, stride=2, pad=1)
+    assert y.shape == (0, 4, 3, 3)
+    F.sum(F.conv2d(x, W) ** 2).backward(create_graph=True)
+    assert x.grad.shape == (0, 2, 5, 5) and W.grad.shape == W.shape
+    np.testing.assert_array_equal(host(W.grad), 0)
+    F.sum(W.grad).backward()  # the second derivative goes through the empty batch as well
+    deconv = F.deconv2d(Variable(np.zeros((0, 4, 3, 3), np.float32), device=device), W)
+    assert deconv.shape == (0, 2, 5, 5)

@@ -1,6 +1,7 @@
 """Basic layers: Linear, Sequential, Flatten, Dropout, ReLU, Sigmoid and Tanh."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -257,3 +258,72 @@ def test_dropout_on_a_device_zeroes_about_rate_there(device):
     assert abs((values == 0).mean() - 0.3) < 0.02
     np.testing.assert_allclose(values[values != 0], 1 / 0.7, rtol=1e-6)
     np.testing.assert_array_equal(nn.Dropout(0.3).eval()(x).numpy(), x.numpy())
+
+
+# =============================================================================================
+# sizes given to layer constructors
+# =============================================================================================
+_SIZED_LAYERS = {
+    "Linear": lambda n: nn.Linear(n, 3),
+    "Conv2d": lambda n: nn.Conv2d(3, n, 3),
+    "ConvTranspose2d": lambda n: nn.ConvTranspose2d(n, 2, 3),
+    "BatchNorm1d": lambda n: nn.BatchNorm1d(n),
+    "BatchNorm2d": lambda n: nn.BatchNorm2d(n),
+    "LayerNorm": lambda n: nn.LayerNorm(n),
+    "Embedding": lambda n: nn.Embedding(10, n),
+    "RNN": lambda n: nn.RNN(n, 4),
+    "LSTM": lambda n: nn.LSTM(4, n),
+    "GRU": lambda n: nn.GRU(n, 4),
+}
+
+
+@pytest.mark.parametrize("layer", list(_SIZED_LAYERS))
+@pytest.mark.parametrize("size", [2.5, 4.0, "4", True, None], ids=repr)
+def test_layer_sizes_of_the_wrong_type_are_refused_with_the_layer_and_value(layer, size):
+    with pytest.raises(
+        TypeError, match=rf"{layer}: \w+ must be an int, got {re.escape(repr(size))}"
+    ):
+        _SIZED_LAYERS[layer](size)
+
+
+@pytest.mark.parametrize("layer", list(_SIZED_LAYERS))
+def test_layer_sizes_that_are_not_positive_are_refused(layer):
+    with pytest.raises(ValueError, match=rf"{layer}: sizes must be positive, got .*=0"):
+        _SIZED_LAYERS[layer](0)
+
+
+@pytest.mark.parametrize("layer", list(_SIZED_LAYERS))
+def test_layer_sizes_accept_numpy_integers_as_python_ints(layer):
+    module = _SIZED_LAYERS[layer](np.int64(4))
+    assert all(type(p.data) is np.ndarray for p in module.params())
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Linear(4, 3), (2, 4)),
+        (lambda: nn.Conv2d(3, 2, 3), (1, 3, 5, 5)),
+        (lambda: nn.ConvTranspose2d(3, 2, 3), (1, 3, 5, 5)),
+        (lambda: nn.MaxPool2d(2), (1, 3, 4, 4)),
+        (lambda: nn.BatchNorm1d(4), (2, 4)),
+        (lambda: nn.LayerNorm(4), (2, 4)),
+        (lambda: nn.LSTM(4, 3), (2, 5, 4)),
+        (lambda: nn.GRU(4, 3), (2, 5, 4)),
+    ],
+    ids=[
+        "Linear",
+        "Conv2d",
+        "ConvTranspose2d",
+        "MaxPool2d",
+        "BatchNorm1d",
+        "LayerNorm",
+        "LSTM",
+        "GRU",
+    ],
+)
+def test_float_layers_refuse_complex_input_instead_of_dropping_its_imaginary_part(make, shape):
+    layer = make()
+    x = np.ones(shape, np.float32) + 1j * np.ones(shape, np.float32)
+    with pytest.raises(TypeError, match=rf"{type(layer).__name__}: got complex input"):
+        layer(x)
+    layer(x.real.astype(np.float32))  # the real part alone is fine

@@ -250,3 +250,32 @@ def test_conv_layers_on_a_device_match_the_cpu(device, make_layer, rng):
     for name, grad in grads.items():
         assert grad.device == expected_device and grad.dtype == np.float32, name
         np.testing.assert_allclose(grad.numpy(), grads_cpu[name].data, rtol=1e-4, atol=1e-5)
+
+
+# =============================================================================================
+# an empty batch
+# =============================================================================================
+@pytest.mark.parametrize(
+    "make, out_shape",
+    [
+        (lambda: nn.Conv2d(3, 2, 3), (0, 2, 6, 6)),
+        (lambda: nn.Conv2d(3, 2, 3, stride=2, pad=1), (0, 2, 4, 4)),
+        (lambda: nn.ConvTranspose2d(3, 2, 3), (0, 2, 10, 10)),
+        (lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, pad=1), (0, 2, 15, 15)),
+    ],
+    ids=["conv", "conv-strided", "transposed", "transposed-strided"],
+)
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_convolutions_of_an_empty_batch_give_an_empty_output_and_zero_grads(
+    device, make, out_shape, train
+):
+    layer = make().to(device)
+    layer.train(train)
+    x = Variable(np.zeros((0, 3, 8, 8), np.float32), device=device)
+    y = layer(x)
+    assert y.shape == out_shape and y.dtype == np.float32 and y.device == x.device
+    F.sum(y).backward()
+    assert x.grad.shape == x.shape
+    for param in layer.params():
+        assert param.grad.shape == param.shape
+        np.testing.assert_array_equal(param.grad.numpy(), 0)

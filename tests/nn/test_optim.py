@@ -525,3 +525,125 @@ def test_clip_grad_on_a_device_scales_like_the_cpu_without_reading_the_norm(devi
         scale = min(1.0, max_norm / (5.0 + 1e-6))
         for param, g in zip(params, grads):
             np.testing.assert_allclose(backends.to_host(param.grad.data), g * scale, rtol=1e-6)
+
+
+# =============================================================================================
+# hyper-parameters out of range, and state of another model
+# =============================================================================================
+def _two_params():
+    return [Parameter(np.ones((2, 3), np.float32)), Parameter(np.zeros(3, np.float32))]
+
+
+@pytest.mark.parametrize(
+    "make, setting",
+    [
+        (lambda p: optim.Adam(p, eps=-1), "eps"),
+        (lambda p: optim.Adam(p, beta_1=1.0), "beta_1"),
+        (lambda p: optim.Adam(p, beta_2=-0.1), "beta_2"),
+        (lambda p: optim.AdamW(p, weight_decay=-0.01), "weight_decay"),
+        (lambda p: optim.AdamW(p, eps=float("nan")), "eps"),
+        (lambda p: optim.SGD(p, momentum=-0.9), "momentum"),
+        (lambda p: optim.SGD(p, momentum=float("inf")), "momentum"),
+        (lambda p: optim.AdaGrad(p, eps=-1e-10), "eps"),
+        (lambda p: optim.AdaDelta(p, rho=1.5), "rho"),
+        (lambda p: optim.AdaDelta(p, eps=-1), "eps"),
+        (lambda p: optim.RMSProp(p, alpha=-0.5), "alpha"),
+        (lambda p: optim.RMSProp(p, eps=-1), "eps"),
+        (lambda p: optim.WeightDecay(float("nan")), "rate"),
+    ],
+)
+def test_hyper_parameters_out_of_range_are_refused_naming_them(make, setting):
+    with pytest.raises(ValueError, match=setting):
+        make(_two_params())
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.Adam(p, eps="1e-8"),
+        lambda p: optim.SGD(p, lr="0.1"),
+        lambda p: optim.SGD(p, momentum=True),
+        lambda p: optim.SGD(p, momentum=0.9, nesterov="yes"),
+        lambda p: optim.RMSProp(p, alpha=None),
+        lambda p: optim.ClipGrad("1"),
+    ],
+)
+def test_hyper_parameters_of_the_wrong_kind_are_type_errors(make):
+    with pytest.raises(TypeError, match="must be"):
+        make(_two_params())
+
+
+def test_edge_values_of_hyper_parameters_are_accepted_as_in_pytorch():
+    optim.Adam(_two_params(), beta_1=0.0, beta_2=0.0, eps=0.0)
+    optim.SGD(_two_params(), momentum=0.0)
+    optim.AdaDelta(_two_params(), rho=1.0)
+    optim.AdamW(_two_params(), weight_decay=0.0)
+
+
+def _trained(optimizer_class, params):
+    optimizer = optimizer_class(params)
+    for param in params:
+        param.grad = Variable(np.ones_like(param.data))
+    optimizer.step()
+    return optimizer
+
+
+def test_load_state_dict_refuses_the_state_of_a_model_with_fewer_parameters():
+    small = [Parameter(np.ones((2, 3), np.float32)) for _ in range(6)]
+    large = [Parameter(np.ones((2, 3), np.float32)) for _ in range(8)]
+    saved = _trained(optim.Adam, small).state_dict()
+    target = optim.Adam(large)
+    with pytest.raises(ValueError, match="saved for 6 parameters, but this optimizer has 8"):
+        target.load_state_dict(saved)
+    assert target.state == [{} for _ in large]  # a refused state dict changes nothing
+
+
+def test_load_state_dict_refuses_parameters_of_other_shapes_even_without_state():
+    saved = optim.SGD(_two_params()).state_dict()  # no step yet: no per-parameter state
+    other = [Parameter(np.ones((3, 2), np.float32)), Parameter(np.zeros(3, np.float32))]
+    with pytest.raises(ValueError, match=r"parameter 0 had shape \(2, 3\) .* \(3, 2\)"):
+        optim.SGD(other).load_state_dict(saved)
+
+
+def test_load_state_dict_refuses_unknown_entries_and_out_of_range_settings():
+    saved = _trained(optim.Adam, _two_params()).state_dict()
+    with pytest.raises(ValueError, match="unknown entries"):
+        optim.Adam(_two_params()).load_state_dict({**saved, "extra": 1})
+    with pytest.raises(ValueError, match="eps"):
+        optim.Adam(_two_params()).load_state_dict({**saved, "hyper": {**saved["hyper"], "eps": -1}})
+
+
+def test_state_with_parameter_shapes_survives_a_checkpoint_and_0d_parameters(tmp_path):
+    from pygrad.serialization import load_state, save_state
+
+    params = [Parameter(np.float32(2.0)), Parameter(np.ones((2, 3), np.float32))]
+    saved = _trained(optim.Adam, params).state_dict()
+    restored = load_state(save_state(tmp_path / "opt", saved))
+    target = optim.Adam([Parameter(np.float32(2.0)), Parameter(np.ones((2, 3), np.float32))])
+    target.load_state_dict(restored)
+    assert target.state[0]["step"] == 1
+    with pytest.raises(ValueError, match=r"parameter 0 had shape \(\) .* \(1,\)"):
+        optim.Adam([Parameter(np.ones(1, np.float32)), params[1]]).load_state_dict(restored)
+
+
+def test_state_dicts_saved_before_parameter_shapes_still_load():
+    saved = _trained(optim.Adam, _two_params()).state_dict()
+    del saved["param_shapes"]
+    optim.Adam(_two_params()).load_state_dict(saved)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [optim.SGD, optim.AdaGrad, optim.AdaDelta, optim.Adam, optim.AdamW, optim.RMSProp],
+)
+def test_every_optimizer_updates_a_0d_parameter_like_a_1_element_one(device, make):
+    scalar = Parameter(np.float32(2.0)).to(device)
+    vector = Parameter(np.array([2.0], np.float32)).to(device)
+    optimizers = make([scalar]), make([vector])
+    for _ in range(3):
+        scalar.grad = Variable(np.float32(0.5), device=device)
+        vector.grad = Variable(np.array([0.5], np.float32), device=device)
+        for optimizer in optimizers:
+            optimizer.step()
+    assert scalar.shape == ()
+    np.testing.assert_allclose(scalar.numpy(), vector.numpy()[0], rtol=1e-6)

@@ -9,6 +9,7 @@ from pygrad import functions as F
 from pygrad._config import Config, using_config
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["Linear", "Sequential", "Flatten", "Dropout", "ReLU", "Sigmoid", "Tanh"]
@@ -45,16 +46,14 @@ class Linear(Module):
 
     def __init__(self, in_size: int, out_size: int, bias: bool = True):
         super().__init__()
-        if in_size <= 0 or out_size <= 0:
-            raise ValueError(
-                f"Linear: sizes must be positive, got in_size={in_size}, out_size={out_size}"
-            )
+        in_size, out_size = positive_sizes("Linear", in_size=in_size, out_size=out_size)
         self.in_size, self.out_size = in_size, out_size
         self.W = Parameter(init.he_normal((in_size, out_size), in_size), name="W")
         self.b = Parameter(init.zeros(out_size), name="b") if bias else None
 
     def forward(self, x) -> Variable:
         x = as_variable(x)
+        real_input(self, x, self.W)
         if x.ndim == 0 or x.shape[-1] != self.in_size:
             raise ValueError(
                 f"Linear: expected input of shape (..., {self.in_size}), got shape {x.shape}"

@@ -7,6 +7,7 @@ import numbers
 from pygrad import functions as F
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d"]
@@ -31,6 +32,7 @@ def _pair(value, name: str, layer: str, minimum: int) -> tuple:
 
 
 def _check_images(layer: Module, x: Variable, channels: int | None) -> None:
+    real_input(layer, x, getattr(layer, "W", None))
     if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
         expected = "C" if channels is None else str(channels)
         raise ValueError(
@@ -50,11 +52,9 @@ class _Conv(Module):
     ):
         super().__init__()
         layer = type(self).__name__
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"{layer}: channels must be positive, got in_channels={in_channels}, "
-                f"out_channels={out_channels}"
-            )
+        in_channels, out_channels = positive_sizes(
+            layer, in_channels=in_channels, out_channels=out_channels
+        )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size", layer, 1)
         self.stride = _pair(stride, "stride", layer, 1)

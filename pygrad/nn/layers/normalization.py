@@ -8,6 +8,7 @@ from pygrad import functions as F
 from pygrad._config import Config, using_config
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "Embedding"]
@@ -22,8 +23,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
         layer = type(self).__name__
-        if num_features <= 0:
-            raise ValueError(f"{layer}: num_features must be positive, got {num_features}")
+        (num_features,) = positive_sizes(layer, num_features=num_features)
         if not 0 < momentum <= 1:
             raise ValueError(f"{layer}: momentum must be in (0, 1], got {momentum}")
         if not eps > 0:
@@ -36,6 +36,7 @@ class _BatchNorm(Module):
 
     def _check(self, x: Variable, training: bool) -> None:
         layer = type(self).__name__
+        real_input(self, x, self.gamma)
         if x.ndim not in self.expected_ndim or x.shape[1] != self.num_features:
             raise ValueError(
                 f"{layer}: expected input of shape {self.layout.format(C=self.num_features)}, "
@@ -139,16 +140,14 @@ class LayerNorm(Module):
                     f"got normalized_shape={tuple(normalized_shape)}"
                 )
             normalized_shape = normalized_shape[0]
-        if normalized_shape <= 0:
-            raise ValueError(
-                f"LayerNorm: normalized_shape must be positive, got {normalized_shape}"
-            )
+        (normalized_shape,) = positive_sizes("LayerNorm", normalized_shape=normalized_shape)
         self.normalized_shape, self.eps = int(normalized_shape), eps
         self.gamma = Parameter(init.ones(normalized_shape), name="gamma")
         self.beta = Parameter(init.zeros(normalized_shape), name="beta")
 
     def forward(self, x) -> Variable:
         x = as_variable(x)
+        real_input(self, x, self.gamma)
         if x.ndim == 0 or x.shape[-1] != self.normalized_shape:
             raise ValueError(
                 f"LayerNorm: expected input of shape (..., {self.normalized_shape}), "
@@ -183,11 +182,9 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int):
         super().__init__()
-        if num_embeddings <= 0 or embedding_dim <= 0:
-            raise ValueError(
-                f"Embedding: sizes must be positive, got num_embeddings={num_embeddings}, "
-                f"embedding_dim={embedding_dim}"
-            )
+        num_embeddings, embedding_dim = positive_sizes(
+            "Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim
+        )
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.W = Parameter(
             np.random.standard_normal((num_embeddings, embedding_dim)).astype(np.float32), name="W"

@@ -11,6 +11,7 @@ from pygrad import functions as F
 from pygrad.backends import get_array_module
 from pygrad.core import Parameter, Variable, as_variable
 from pygrad.nn import init
+from pygrad.nn.layers._checks import positive_sizes, real_input
 from pygrad.nn.module import Module
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -23,11 +24,9 @@ class _Recurrent(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
         super().__init__()
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(
-                f"{type(self).__name__}: sizes must be positive, got input_size={input_size}, "
-                f"hidden_size={hidden_size}"
-            )
+        input_size, hidden_size = positive_sizes(
+            type(self).__name__, input_size=input_size, hidden_size=hidden_size
+        )
         self.input_size, self.hidden_size = input_size, hidden_size
         width = self.gates * hidden_size
         # PyTorch's choice for recurrent layers: every weight uniform in ±1/sqrt(hidden_size).
@@ -38,6 +37,7 @@ class _Recurrent(Module):
     def _project_inputs(self, x: Variable) -> list:
         """``x_t @ W_x + b`` of every step ``t``, as one matrix product: a list of ``T``
         Variables of shape ``(N, gates * hidden_size)``."""
+        real_input(self, x, self.W_x)
         if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[1] == 0:
             raise ValueError(
                 f"{type(self).__name__}: expected input of shape (N, T, {self.input_size}) "
