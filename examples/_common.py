@@ -346,21 +346,16 @@ def check_checkpoint(
 def draw_model(model: nn.Module, sample: np.ndarray, path: os.PathLike) -> bool:
     """Draw the layers of ``model`` on ``sample`` with ``model.plot``; say why when it cannot.
 
-    The forward pass keeps its graph (but runs in evaluation mode) so the picture shows the
-    functions between layers, too; ``sample`` is moved to the model's device for it.  Returns
-    whether the picture was written.
+    ``plot`` traces a forward pass of its own on ``sample`` (moved to the model's device), in
+    evaluation mode, so the picture shows the functions between layers too.  Returns whether
+    the picture was written.
     """
-    was_training = model.training
-    model.eval()
     try:
         sample = pygrad.Variable(sample, device=model_device(model))
-        output = model(sample)  # noqa: F841 -- keeps the traced graph alive while plotting
-        model.plot(to_file=path)
+        model.plot(sample, to_file=path)
     except (RuntimeError, ImportError) as error:
         print(f"model picture skipped: {error}")
         return False
-    finally:
-        model.train(was_training)
     print(f"model picture written to {path}")
     return True
 
