@@ -170,7 +170,7 @@ class Device:
     def raise_deferred_error(self) -> None:
         """Raise the first error a kernel reported since the last check, if any (waits for the
         queue: call it where the host waits anyway)."""
-        if not self._errors:
+        if not self._errors or self._error_flag is None:
             return
         flag = np.zeros(1, np.int32)
         cl.enqueue_copy(self.queue, flag, self._error_flag, is_blocking=True)
