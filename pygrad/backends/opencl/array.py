@@ -468,7 +468,7 @@ def empty_array(shape, dtype, device) -> ndarray:
     shape = tuple(int(n) for n in shape)
     if any(n < 0 for n in shape):
         raise ValueError(f"negative dimensions are not allowed: {shape}")
-    return ndarray(shape, dtype, device.allocate(_prod(shape) * dtype.itemsize), device)
+    return new_contiguous(shape, dtype, device, _prod(shape))
 
 
 def new_contiguous(shape: tuple, dtype: np.dtype, device, size: int) -> ndarray:
