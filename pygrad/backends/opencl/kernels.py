@@ -249,7 +249,7 @@ class _Meta:
 
     @staticmethod
     def pack(values) -> MetaArgs:
-        if any(type(v) is not int for v in values):
+        if set(map(type, values)) != {int}:  # NumPy integers and bools become Python ints
             values = [int(v) for v in values]
         return MetaArgs(values)
 
