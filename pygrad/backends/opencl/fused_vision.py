@@ -163,6 +163,26 @@ __kernel void NAME(__global T* out, PARAMS, PARAM) {GEOMETRY
 """
 
 
+# The gradient of max pooling whose windows tile the image (stride = kernel, no padding, every
+# pixel in one window): a work item scatters one window's gradient to the pixel that won it
+# and zeros to the others, with no search over the windows that might cover a pixel.  ``0 +``
+# keeps the sign of zero the NumPy path's sum gives.
+_TILES = """
+__kernel void NAME(__global T* out, PARAMS, PARAM) {GEOMETRY
+    const long item = get_global_id(0);
+    if (item >= ITEMS) return;
+    const long ow = item % OW, rest = item / OW, oh = rest % OH, c = rest / OH % C;
+    const long n = rest / OH / C;
+    const T g = gy[IN_OFF + n * IN_ST0 + c * IN_ST1 + oh * IN_ST2 + ow * IN_ST3];
+    const int won = (int)index[item];
+    __global T* o = out + ((n * C + c) * H + oh * kh) * W + ow * kw;
+    for (long i = 0; i < kh; ++i)
+        for (long j = 0; j < kw; ++j)
+            o[i * W + j] = (T)0 + (T)(won == (int)(i * kw + j)) * g;
+}
+"""
+
+
 # The first two axes of an (N, C, H, W) input swapped: a work item copies the row (c, n, y)
 # of the output, adding ``bias[n]`` when asked to (a convolution's output and its bias).
 _SWAP = """
@@ -285,6 +305,13 @@ def _source(dtype, float64: bool) -> str:
                 STORE="out[o + t] = acc[t];",
             )
         )
+        sources.append(
+            _fill(
+                _TILES,
+                NAME=f"max_pooling_grad_tiles_{index}",
+                PARAMS=f"__global const T* gy, __global const {index}* index",
+            )
+        )
         # Backward: each pixel sums the output gradients of the windows it won.
         sources.append(
             _fill(
@@ -320,7 +347,7 @@ _KERNELS = [
 ]
 _KERNELS += ["average_pooling"] + [
     f"{name}_{index_type}"
-    for name in ("max_pooling", "max_pooling_grad", "max_pooling_gather")
+    for name in ("max_pooling", "max_pooling_grad", "max_pooling_grad_tiles", "max_pooling_gather")
     for index_type in _INDEX_TYPES
 ]
 
@@ -441,9 +468,14 @@ def max_pooling_grad(gy, indexes, image_shape: tuple, kernel_size: tuple, stride
     indexes = indexes.xp.ascontiguousarray(indexes)
     gx = empty_array(image_shape, gy.dtype, gy._device)
     values = _input(gy, _geometry(image_shape, gy.shape[2:], kernel_size, stride, pad))
-    n, c, h, _ = image_shape
-    name = f"max_pooling_grad_{_index_ctype(indexes)}"
-    _run(name, gy.dtype, [gx, gy, indexes], n * c * h, values)
+    n, c, h, w = image_shape
+    out_h, out_w = gy.shape[2:]
+    index = _index_ctype(indexes)
+    tiles = tuple(stride) == tuple(kernel_size) and not any(pad)
+    if tiles and (h, w) == (out_h * kernel_size[0], out_w * kernel_size[1]):
+        _run(f"max_pooling_grad_tiles_{index}", gy.dtype, [gx, gy, indexes], gy.size, values)
+    else:
+        _run(f"max_pooling_grad_{index}", gy.dtype, [gx, gy, indexes], n * c * h, values)
     return gx
 
 

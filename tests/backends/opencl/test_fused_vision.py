@@ -292,3 +292,39 @@ def test_max_pooling_of_nan_matches_the_cpu(opencl, rng):
     x[0, 1, 2, 3] = np.inf
     f = lambda v: F.max_pooling(v, 3, 2, 1)  # noqa: E731
     assert_devices_agree(opencl, f, [x], exact=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [2, (2, 3), 12], ids=str)
+def test_max_pooling_grad_of_windows_tiling_the_image_matches_the_cpu_exactly(
+    opencl, rng, dtype, kernel
+):
+    # Windows that tile the image (stride = kernel, no padding) take a kernel of their own;
+    # ties, NaN and a negative-zero gradient must come out as on the CPU.
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = rng.integers(0, 3, (2, 3, 2 * kh, 3 * kw)).astype(dtype)  # mostly ties
+    x[0, 0, 0, 0] = np.nan
+    weights = rng.standard_normal((2, 3, 2, 3)).astype(dtype)
+    weights[1, 2, 1, 1] = -0.0
+    f = lambda v: F.max_pooling(v, kernel, kernel, 0) * weights  # noqa: E731
+    assert_devices_agree(opencl, f, [x], exact=True)
+    assert_devices_agree(opencl, f, [x], transposed=True, exact=True)
+
+
+def test_max_pooling_grad_takes_the_tiles_kernel_only_where_windows_tile(opencl, rng, monkeypatch):
+    from pygrad.backends.opencl import fused_vision
+
+    names = []
+    run = fused_vision._run
+    monkeypatch.setattr(
+        fused_vision, "_run", lambda name, *args: names.append(name) or run(name, *args)
+    )
+    for shape, stride, pad in [((1, 2, 8, 8), 2, 0), ((1, 2, 9, 8), 2, 0), ((1, 2, 8, 8), 1, 0)]:
+        x = Variable(to_device(normal(rng, shape), opencl))
+        F.max_pooling(x, 2, stride, pad).sum().backward()
+    grads = [name for name in names if name.startswith("max_pooling_grad")]
+    assert grads == [
+        "max_pooling_grad_tiles_char",
+        "max_pooling_grad_char",
+        "max_pooling_grad_char",
+    ]
