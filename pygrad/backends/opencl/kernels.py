@@ -346,19 +346,7 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
             + body
             + "\n}\n"
         )
-    # CHUNK neighbouring elements per work item, in a loop of fixed length where the chunk is
-    # whole: PoCL vectorises such a loop, not the work items (four times the bandwidth).
-    body = "        { const long gid = first + i;\n" + body.replace("\n", "\n    ") + " }"
-    return (
-        head
-        + f"    const long first = get_global_id(0) * {CHUNK}, n = {meta['n']};\n"
-        + "    if (first >= n) return;\n"
-        + f"    if (first + {CHUNK} <= n) {{\n        for (int i = 0; i < {CHUNK}; ++i)\n"
-        + body
-        + "\n    } else {\n        for (long i = 0; i < n - first; ++i)\n"
-        + body
-        + "\n    }\n}\n"
-    )
+    return head + chunk_loop("gid", meta["n"], body) + "}\n"
 
 
 CHUNK = 16  # elements per work item of a flat elementwise kernel
@@ -455,16 +443,14 @@ def run_elementwise(device, expr: str, out, inputs: list, loop_ctypes: list):
     args = [a.buffer for a in arrays]
     if flat:
         values = [n, period] + [array.offset for array in arrays]
-        items = (n + CHUNK - 1) // CHUNK
     else:
-        items = n
         values = _strided_values(n, shape, [a.offset for a in arrays], strides, max_dims)
     if len(arrays) <= len(inputs):
         values += [
             _scalar_value(x, lt) for x, lt in zip(inputs, loop_ctypes) if not hasattr(x, "buffer")
         ]
     args.append(MetaArgs(values))
-    _launch(kernel, device, items, args)
+    (launch_chunks if flat else _launch)(kernel, device, n, args)
     return out
 
 

@@ -330,7 +330,7 @@ def _fast_apply(func: ufunc, args):
     for value in scalars:
         values.append(kernels.real_bits(value))
     buffers.append(kernels.MetaArgs(values))
-    kernels._launch(kernel, device, (first.size + kernels.CHUNK - 1) // kernels.CHUNK, buffers)
+    kernels.launch_chunks(kernel, device, first.size, buffers)
     return out
 
 
