@@ -277,6 +277,25 @@ def _channel_index(m: _Meta) -> str:
     const long i = row * inner + col, c = spatial > 1 ? row % channels : col;"""
 
 
+def _sums_of_g_and_g_x_hat(t: str, group: int, load: str, sum_g: str, sum_gh: str) -> str:
+    """Body of a kernel that stores, per channel ``c`` (one work group), the sums of ``gg`` and
+    of ``gg * x_hat`` over the channel into ``sum_g[c]`` and ``sum_gh[c]``; ``load`` declares
+    ``gg`` from ``g[j]`` (the channel's gradient), as batch and layer norm's backward need."""
+    sums = _BN_SUMS
+    return f"""    __local {t} partial_g[{group}], partial_gh[{group}];
+    const long c = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long channels = {sums['channels']}, spatial = {sums['spatial']};
+    const long count = {sums['count']};
+    __global const {t}* g = gy + {sums['gy_off']};
+    {t} acc_g = 0, acc_gh = 0;
+{_channel_loop(group, f"{load} acc_g += gg; acc_gh += gg * x_hat[j];")}
+    partial_g[lid] = acc_g;
+    partial_gh[lid] = acc_gh;
+{_group_sum("partial_g, partial_gh", group)}
+    if (lid == 0) {{ {sum_g}[c] = partial_g[0]; {sum_gh}[c] = partial_gh[0]; }}"""
+
+
 def _batch_norm_source(t: str, group: int) -> str:
     stats, apply, sums = _BN_STATS, _BN_APPLY, _BN_SUMS
     return f"""
@@ -324,18 +343,7 @@ __kernel void bn_apply(__global {t}* y, __global {t}* x_hat, __global const {t}*
 __kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
 void bn_grad_sums(__global {t}* g_gamma, __global {t}* g_beta, __global const {t}* gy,
         __global const {t}* x_hat, {sums.param()}) {{
-    __local {t} partial_g[{group}], partial_gh[{group}];
-    const long c = get_group_id(0);
-    const int lid = get_local_id(0);
-    const long channels = {sums['channels']}, spatial = {sums['spatial']};
-    const long count = {sums['count']};
-    __global const {t}* g = gy + {sums['gy_off']};
-    {t} acc_g = 0, acc_gh = 0;
-{_channel_loop(group, "acc_g += g[j]; acc_gh += g[j] * x_hat[j];")}
-    partial_g[lid] = acc_g;
-    partial_gh[lid] = acc_gh;
-{_group_sum("partial_g, partial_gh", group)}
-    if (lid == 0) {{ g_beta[c] = partial_g[0]; g_gamma[c] = partial_gh[0]; }}
+{_sums_of_g_and_g_x_hat(t, group, "const " + t + " gg = g[j];", "g_beta", "g_gamma")}
 }}
 __kernel void bn_backward(__global {t}* gx, __global const {t}* gy, __global const {t}* x_hat,
         __global const {t}* inv_std, __global const {t}* gamma, __global const {t}* g_gamma,
@@ -368,18 +376,7 @@ __kernel void ln_apply(__global {t}* y, __global {t}* x_hat, __global const {t}*
 __kernel __attribute__((reqd_work_group_size({group}, 1, 1)))
 void ln_row_sums(__global {t}* sum_g, __global {t}* sum_gh, __global const {t}* gy,
         __global const {t}* x_hat, __global const {t}* gamma, {sums.param()}) {{
-    __local {t} partial_g[{group}], partial_gh[{group}];
-    const long c = get_group_id(0);
-    const int lid = get_local_id(0);
-    const long channels = {sums['channels']}, spatial = {sums['spatial']};
-    const long count = {sums['count']};
-    __global const {t}* g = gy + {sums['gy_off']};
-    {t} acc_g = 0, acc_gh = 0;
-{_channel_loop(group, f"const {t} gg = g[j] * gamma[s]; acc_g += gg; acc_gh += gg * x_hat[j];")}
-    partial_g[lid] = acc_g;
-    partial_gh[lid] = acc_gh;
-{_group_sum("partial_g, partial_gh", group)}
-    if (lid == 0) {{ sum_g[c] = partial_g[0]; sum_gh[c] = partial_gh[0]; }}
+{_sums_of_g_and_g_x_hat(t, group, f"const {t} gg = g[j] * gamma[s];", "sum_g", "sum_gh")}
 }}
 __kernel void ln_backward(__global {t}* gx, __global const {t}* gy, __global const {t}* x_hat,
         __global const {t}* inv_std, __global const {t}* gamma, __global const {t}* sum_g,
