@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -64,7 +63,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # op_overhead's chain
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))  # op_overhead's chain, the models
+
+from models import pygrad_step, torch_step  # noqa: E402  (after the path is set)
 
 COLUMNS = ("numpy", "opencl", "torch")
 HEADS = ("NumPy path", "OpenCL path", "PyTorch CPU")
@@ -134,125 +135,6 @@ class Bench:
     def time(self, runs: dict, repeats: int, warmup: int = 2) -> dict:
         cases = {column: (run, self.sync[column]) for column, run in runs.items()}
         return interleaved(cases, self.settings, repeats, warmup)
-
-
-# =============================================================================================
-# models
-# =============================================================================================
-def _load_example(name: str):
-    """Import ``examples/<name>.py`` (its folder holds ``_common``, which it imports)."""
-    folder = os.path.join(ROOT, "examples")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"example_{name}", os.path.join(folder, name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def pygrad_model(kind: str):
-    """A pygrad model with its input shape, batch, optimizer class and learning rate."""
-    from pygrad import nn
-
-    if kind == "mlp":
-        model = nn.Sequential(
-            nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
-        )
-        return model, (128, 784), nn.optim.SGD, 0.01
-    if kind == "cnn":
-        model = nn.Sequential(
-            nn.Conv2d(1, 16, 3, pad=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, pad=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(1568, 10),
-        )
-        return model, (64, 1, 28, 28), nn.optim.SGD, 0.01
-    if kind == "digits":
-        model = _load_example("digits_cnn.py").CNN()
-        return model, (32, 1, 8, 8), nn.optim.Adam, 2e-3
-    raise ValueError(f"unknown model {kind!r}")
-
-
-def torch_model(torch, kind: str):
-    """The PyTorch twin of :func:`pygrad_model`."""
-    nn_ = torch.nn
-    if kind == "mlp":
-        model = nn_.Sequential(
-            nn_.Linear(784, 512), nn_.ReLU(), nn_.Linear(512, 512), nn_.ReLU(), nn_.Linear(512, 10)
-        )
-        return model, (128, 784), torch.optim.SGD, 0.01
-    if kind == "cnn":
-        model = nn_.Sequential(
-            nn_.Conv2d(1, 16, 3, padding=1),
-            nn_.ReLU(),
-            nn_.MaxPool2d(2),
-            nn_.Conv2d(16, 32, 3, padding=1),
-            nn_.ReLU(),
-            nn_.MaxPool2d(2),
-            nn_.Flatten(),
-            nn_.Linear(1568, 10),
-        )
-        return model, (64, 1, 28, 28), torch.optim.SGD, 0.01
-    if kind == "digits":
-        # examples/digits_cnn.py's CNN: conv-bn-relu, conv-bn-relu-pool, fc-relu-dropout, fc.
-        model = nn_.Sequential(
-            nn_.Conv2d(1, 16, 3, padding=1),
-            nn_.BatchNorm2d(16),
-            nn_.ReLU(),
-            nn_.Conv2d(16, 32, 3, padding=1),
-            nn_.BatchNorm2d(32),
-            nn_.ReLU(),
-            nn_.MaxPool2d(2),
-            nn_.Flatten(),
-            nn_.Linear(512, 128),
-            nn_.ReLU(),
-            nn_.Dropout(0.3),
-            nn_.Linear(128, 10),
-        )
-        return model, (32, 1, 8, 8), torch.optim.Adam, 2e-3
-    raise ValueError(f"unknown model {kind!r}")
-
-
-def pygrad_step(kind: str, device: str) -> Callable[[], None]:
-    """One training step of model ``kind`` on ``device`` (data already there), as a closure."""
-    from pygrad import Variable
-    from pygrad import functions as F
-
-    rng = np.random.default_rng(0)
-    np.random.seed(0)
-    model, shape, optimizer_class, lr = pygrad_model(kind)
-    model.to(device)
-    x = Variable(rng.standard_normal(shape).astype(np.float32), device=device)
-    t = Variable(rng.integers(0, 10, shape[0]), device=device)
-    optimizer = optimizer_class(model.params(), lr=lr)
-
-    def step():
-        loss = F.softmax_cross_entropy(model(x), t)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def torch_step(torch, kind: str) -> Callable[[], None]:
-    """The PyTorch twin of :func:`pygrad_step`."""
-    torch.manual_seed(0)
-    model, shape, optimizer_class, lr = torch_model(torch, kind)
-    x, t = torch.randn(*shape), torch.randint(0, 10, (shape[0],))
-    optimizer = optimizer_class(model.parameters(), lr=lr)
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(x), t)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
 
 
 # =============================================================================================

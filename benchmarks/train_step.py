@@ -26,6 +26,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from models import pygrad_step, torch_step  # noqa: E402  (after the path is set)
 
 
 def _interleaved_ms(steps: dict, repeats: int, rounds: int = 5, warmup: int = 3) -> dict:
@@ -53,78 +56,13 @@ def _interleaved_ms(steps: dict, repeats: int, rounds: int = 5, warmup: int = 3)
     return {name: 1000 * min(values) for name, values in medians.items()}
 
 
-# --- pygrad -----------------------------------------------------------------------------------
+# --- the steps (models.py holds the models, shared with the other benchmarks) ------------------
 def pygrad_steps():
-    from pygrad import functions as F
-    from pygrad import nn
-
-    rng = np.random.default_rng(0)
-    np.random.seed(0)
-    mlp = nn.Sequential(
-        nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)
-    )
-    x_mlp = rng.standard_normal((128, 784)).astype(np.float32)
-    t_mlp = rng.integers(0, 10, 128)
-
-    cnn = nn.Sequential(
-        nn.Conv2d(1, 16, 3, pad=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, pad=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(1568, 10),
-    )
-    x_cnn = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
-    t_cnn = rng.integers(0, 10, 64)
-
-    def make_step(model, x, t):
-        optimizer = nn.optim.SGD(model.params(), lr=0.01)
-
-        def step():
-            loss = F.softmax_cross_entropy(model(x), t)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-
-        return step
-
-    return make_step(mlp, x_mlp, t_mlp), make_step(cnn, x_cnn, t_cnn)
+    return pygrad_step("mlp", "cpu"), pygrad_step("cnn", "cpu")
 
 
-# --- PyTorch ------------------------------------------------------------------------------------
 def torch_steps(torch):
-    nn_ = torch.nn
-    torch.manual_seed(0)
-    mlp = nn_.Sequential(
-        nn_.Linear(784, 512), nn_.ReLU(), nn_.Linear(512, 512), nn_.ReLU(), nn_.Linear(512, 10)
-    )
-    x_mlp, t_mlp = torch.randn(128, 784), torch.randint(0, 10, (128,))
-    cnn = nn_.Sequential(
-        nn_.Conv2d(1, 16, 3, padding=1),
-        nn_.ReLU(),
-        nn_.MaxPool2d(2),
-        nn_.Conv2d(16, 32, 3, padding=1),
-        nn_.ReLU(),
-        nn_.MaxPool2d(2),
-        nn_.Flatten(),
-        nn_.Linear(1568, 10),
-    )
-    x_cnn, t_cnn = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
-
-    def make_step(model, x, t):
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-
-        def step():
-            loss = nn_.functional.cross_entropy(model(x), t)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        return step
-
-    return make_step(mlp, x_mlp, t_mlp), make_step(cnn, x_cnn, t_cnn)
+    return torch_step(torch, "mlp"), torch_step(torch, "cnn")
 
 
 # --- memory (run in a subprocess) ---------------------------------------------------------------
