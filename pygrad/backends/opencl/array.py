@@ -459,12 +459,17 @@ def _is_operand(x) -> bool:
     return isinstance(x, (ndarray, np.ndarray, np.generic) + _python_scalars)
 
 
+def _check_dtype(dtype: np.dtype, device) -> None:
+    """Refuse a dtype the kernels cannot store, or float64 on a device without it."""
+    kernels.ctype(dtype)
+    if dtype == np.float64 and not device.supports_float64:
+        raise TypeError(f"opencl: device {device.name} ({device.description}) has no float64")
+
+
 def empty_array(shape, dtype, device) -> ndarray:
     """A new C-contiguous, uninitialised array of ``shape`` and ``dtype`` on ``device``."""
     dtype = np.dtype(dtype)
-    kernels.ctype(dtype)  # refuses dtypes the kernels cannot store
-    if dtype == np.float64 and not device.supports_float64:
-        raise TypeError(f"opencl: device {device.name} ({device.description}) has no float64")
+    _check_dtype(dtype, device)
     shape = tuple(int(n) for n in shape)
     if any(n < 0 for n in shape):
         raise ValueError(f"negative dimensions are not allowed: {shape}")
@@ -490,9 +495,7 @@ def from_host(host: np.ndarray, device=None) -> ndarray:
     if not host.size:
         return empty_array(host.shape, host.dtype, device)
     dtype = host.dtype
-    kernels.ctype(dtype)  # refuses dtypes the kernels cannot store
-    if dtype == np.float64 and not device.supports_float64:
-        raise TypeError(f"opencl: device {device.name} ({device.description}) has no float64")
+    _check_dtype(dtype, device)
     # The buffer takes a copy of the data when it is made: no command waits in the queue and
     # the host never waits for the device, as an enqueued blocking copy would make it.
     buffer = cl.Buffer(
