@@ -316,7 +316,7 @@ def _fast_apply(func: ufunc, args):
         plan = func._plans[key] = _plan(func, specs, device)
     if plan is None:
         return None
-    kernel, out_dtype, scalar_ctypes = plan
+    kernel, out_dtype = plan
     out = new_contiguous(first.shape, out_dtype, device, first.size)
     values = [first.size, 0, 0]  # size, period (unused), output offset
     buffers = [out.buffer]
@@ -351,7 +351,7 @@ def _plan(func: ufunc, specs: list, device):
         for spec, lt in zip(specs, loop_ctypes)
     )
     kernel = kernels.elementwise_kernel(device, expr, out_dtype, kinds, flat=True)
-    return kernel, out_dtype, scalar_ctypes
+    return kernel, out_dtype
 
 
 def _shares_memory(a: ndarray, out: ndarray) -> bool:
