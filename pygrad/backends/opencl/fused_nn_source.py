@@ -473,11 +473,8 @@ def nn_kernel(device, dtype, name: str):
     family, names = _FAMILY_OF[name]
 
     def source():
-        metas = (_ELEMENTWISE, _ROWS, _SCE_ROWS, _TOTAL, _SCE_BACKWARD, _CHECK, _BN_STATS)
-        metas += (_LOSS_PARTS, _LOSS_BACKWARD, _BN_APPLY, _BN_SUMS, _DROPOUT)
-        typedefs = "".join({m.size: m.typedef() for m in metas}.values())
         group = min(kernels.GROUP, device.max_work_group_size)
-        return kernels._preamble(device) + typedefs + _FAMILIES[family](t, group)
+        return kernels._preamble(device) + _FAMILIES[family](t, group)
 
     extra = [(("fused_nn", t, other), other) for other in names]
     return device.build(("fused_nn", t, name), source, name, extra)

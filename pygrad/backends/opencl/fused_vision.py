@@ -239,7 +239,6 @@ def _source(dtype, float64: bool) -> str:
     if f == "double" and not float64:
         f = "float"  # unused: such a device cannot hold the float64 average of integers
     sources = [
-        m.typedef(),
         f"typedef {t} T;\ntypedef {f} F;\ntypedef {'double' if float64 else 'float'} REAL;\n",
         f"#define CHUNK {CHUNK}\n#define LOWEST (({t}){_lowest(dtype)})\n",
         f"#define IS_NAN(v) {'((v) != (v))' if dtype.kind == 'f' else '0'}\n",

@@ -142,7 +142,6 @@ def _source(t: str, a_t: str, b_t: str, blk: Blocking) -> str:
             f"typedef {u} {u}u{vw} __attribute__((ext_vector_type({vw}), aligned(sizeof({u}))));\n"
             for u in dict.fromkeys((t, a_t, b_t))
         )
-        + m.typedef()
     )
     # Each packing work item copies PK steps along k of one panel.  The loops are written
     # once per layout so that the compiler sees unit strides as constants.  Operands stored

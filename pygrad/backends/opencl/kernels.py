@@ -241,9 +241,6 @@ class _Meta:
         i = self.index[name]
         return f"META_REAL(meta[{i}])" if name in self.reals else f"meta[{i}]"
 
-    def typedef(self) -> str:
-        return ""
-
     def param(self) -> str:
         return "__global const long* restrict meta"
 
@@ -338,7 +335,7 @@ def _elementwise_source(name, expr, out_ctype, kinds, is_bool, max_dims) -> str:
     params.append(meta.param())
     value = f"(({expr}) != 0)" if is_bool else f"({expr})"
     body = "\n".join(index + loads) + f"\n    out[j_out] = ({out_ctype}){value};"
-    head = meta.typedef() + f"__kernel void {name}({', '.join(params)}) {{\n"
+    head = f"__kernel void {name}({', '.join(params)}) {{\n"
     if not flat:
         return (
             head
@@ -655,7 +652,6 @@ def run_matmul(
         params = f"__global {out_ct}* out, __global const {a_ct}* a, __global const {b_ct}* b"
         return (
             _preamble(device)
-            + meta.typedef()
             + f"#define TILE {TILE}\n#define BLOCK {BLOCK}\n#define BLOCK_GROUP {BLOCK_GROUP}\n"
             + store
             + f"__kernel {attribute}\nvoid matmul({params}, {meta.param()}) {{\n"
@@ -778,7 +774,6 @@ def run_index(
         return (
             _preamble(device)
             + (_ATOMIC_ADD[t_ct] if mode == "add" else "")
-            + meta.typedef()
             + f"__kernel void index_kernel({', '.join(params)}) {{\n"
             + f"    const long gid = get_global_id(0);\n    if (gid >= {meta['n']}) return;\n"
             + _strided_index_code(meta, names, max_dims)

@@ -340,11 +340,8 @@ def _program(device, op: ReduceOp, in_ctype: str, out_ctype: str, max_dims: int,
 
     def source():
         code = _Code(op, in_ctype, out_ctype)
-        meta_types = {m.size: m for m in (_row_meta(max_dims), _column_meta(max_dims))}
-        meta_types[_partials_meta().size] = _partials_meta()
         return (
             _preamble(device)
-            + "".join(m.typedef() for m in meta_types.values())
             + _HELPERS
             + _rows_kernel(code, "reduce_rows", True, max_dims)
             + _rows_kernel(code, "reduce_rows_strided", False, max_dims)
